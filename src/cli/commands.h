@@ -1,0 +1,17 @@
+/* commands.h - the list of edgeflow commands. Each EF_CMD(x) needs, in cli/cmd_x.c,
+ *   const ef_command ef_cmd_x_spec;   and   int ef_cmd_x(int argc, char **argv);
+ * where argv[0] is the command name. The return value is the process exit code. */
+#ifndef EF_CLI_COMMANDS_H
+#define EF_CLI_COMMANDS_H
+
+#include "config/config.h"
+
+#define EF_CLI_COMMANDS EF_CMD(agent) EF_CMD(ingest)
+
+#define EF_CMD(name)                                                                               \
+    extern const ef_command ef_cmd_##name##_spec;                                                  \
+    int ef_cmd_##name(int argc, char **argv);
+EF_CLI_COMMANDS
+#undef EF_CMD
+
+#endif

@@ -1,0 +1,87 @@
+/* server.h - edgeflow's one HTTP server: a thin wrapper over libmicrohttpd shared by every role.
+ *
+ * libmicrohttpd runs an epoll thread pool (MHD_USE_EPOLL_INTERNAL_THREAD +
+ * MHD_OPTION_THREAD_POOL_SIZE); handlers run on those threads, concurrently, so what a handler
+ * touches must be thread-safe. The wrapper adds what libmicrohttpd leaves to the application:
+ *   - a router: METHOD + pattern with path parameters ("/{index}/_search", "/files/{path*}");
+ *     literal segments win over parameters; no route -> 404, path known but not the method -> 405;
+ *   - the request body buffered up to max_body (413 as soon as Content-Length or the data says so);
+ *   - a whole-request deadline (slow clients are cut off), connection limits;
+ *   - JSON replies, an access log line per request, per-route Prometheus metrics;
+ *   - graceful shutdown (stop accepting, finish in-flight requests), optional TLS.
+ * Server-level errors (404, 405, 413, 400) answer {"error": "<message>"} unless an error hook is
+ * set for the path.
+ */
+#ifndef EF_HTTP_SERVER_H
+#define EF_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ef_metrics;
+
+typedef struct ef_http_server ef_http_server;
+typedef struct ef_http_req ef_http_req;
+
+/* A handler must answer with one ef_http_reply* call before returning (otherwise: 500). */
+typedef void (*ef_http_handler)(ef_http_req *req, void *ctx);
+
+typedef struct ef_http_config {
+    const char *bind;           /* listen address, default "127.0.0.1"; "0.0.0.0" for all */
+    uint16_t port;              /* 0 = pick a free port (see ef_http_server_port) */
+    unsigned threads;           /* thread-pool size; 0 = number of CPUs */
+    size_t max_body;            /* bytes, default 16 MiB */
+    unsigned request_timeout_s; /* whole request incl. a slow body, default 30 */
+    unsigned idle_timeout_s;    /* keep-alive inactivity, default 60 */
+    unsigned max_connections;   /* default 1024 */
+    unsigned max_connections_per_ip; /* 0 = unlimited */
+    const char *tls_cert_file, *tls_key_file; /* both set -> HTTPS */
+    int access_log;             /* 1: one info line per request */
+    struct ef_metrics *metrics; /* optional: per-route request counts and latency histograms */
+    const char *name;           /* for logs, e.g. "server" */
+} ef_http_config;
+
+/* Creates a server (not yet listening). NULL on bad config/OOM with a log line. */
+ef_http_server *ef_http_server_new(const ef_http_config *cfg);
+/* Registers a route. method: "GET", "POST", ..., or "*" for any. Pattern segments "{name}" match
+ * one segment, a final "{name*}" matches the rest of the path (one or more segments). Routes must
+ * be added before ef_http_server_start(). Returns 0, EF_EINVAL (bad pattern) or EF_ENOMEM. */
+int ef_http_route(ef_http_server *s, const char *method, const char *pattern, ef_http_handler h,
+                  void *ctx);
+/* Starts listening. Returns 0 or EF_EIO (port in use: the log line says which). */
+int ef_http_server_start(ef_http_server *s);
+/* The bound port (after start). */
+uint16_t ef_http_server_port(const ef_http_server *s);
+/* Stops accepting, waits for in-flight requests to finish (up to a few seconds), closes. */
+void ef_http_server_stop(ef_http_server *s);
+void ef_http_server_free(ef_http_server *s); /* stops first if needed */
+
+/* --- requests (valid only inside the handler) ------------------------------------------------ */
+const char *ef_http_req_method(const ef_http_req *r);
+const char *ef_http_req_path(const ef_http_req *r);      /* percent-decoded by libmicrohttpd */
+const char *ef_http_req_param(const ef_http_req *r, const char *name); /* path parameter or NULL */
+const char *ef_http_req_query(const ef_http_req *r, const char *name); /* query arg or NULL */
+const char *ef_http_req_header(const ef_http_req *r, const char *name); /* case-insensitive */
+const char *ef_http_req_body(const ef_http_req *r, size_t *len); /* "" when none; NUL-terminated */
+const char *ef_http_req_remote(const ef_http_req *r); /* client address text */
+/* Parses the body as JSON (object or array). On failure replies 400 {"error": ...} and returns
+ * NULL; the caller just returns. The caller owns the result (json_decref). */
+json_t *ef_http_req_json(ef_http_req *r);
+
+/* --- replies ----------------------------------------------------------------------------------- */
+/* Adds a response header; call before the reply. Returns 0 or EF_ENOMEM. */
+int ef_http_add_header(ef_http_req *r, const char *name, const char *value);
+/* Copies body. */
+void ef_http_reply(ef_http_req *r, int status, const char *content_type, const void *body,
+                   size_t len);
+/* Takes ownership of a malloc'd body. */
+void ef_http_reply_take(ef_http_req *r, int status, const char *content_type, char *body,
+                        size_t len);
+/* Serialises doc compactly as application/json and steals the reference. */
+void ef_http_reply_json(ef_http_req *r, int status, json_t *doc);
+/* {"error": "<formatted message>"} */
+void ef_http_reply_error(ef_http_req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
