@@ -6,7 +6,7 @@
 
 #include "config/config.h"
 
-#define EF_CLI_COMMANDS EF_CMD(agent) EF_CMD(ingest)
+#define EF_CLI_COMMANDS EF_CMD(agent) EF_CMD(ingest) EF_CMD(export) EF_CMD(server)
 
 #define EF_CMD(name)                                                                               \
     extern const ef_command ef_cmd_##name##_spec;                                                  \

@@ -16,6 +16,12 @@
 
 static ef_strlist g_owned; /* strings handed out through EF_OPT_STR pointers */
 
+const char *ef_config_home(void)
+{
+    const char *h = getenv("EDGEFLOW_HOME");
+    return h && *h ? h : "edgeflow-data";
+}
+
 void ef_config_release(void)
 {
     ef_strlist_release(&g_owned);

@@ -54,6 +54,9 @@ int ef_config_parse(const ef_command *cmd, int argc, char **argv, ef_strlist *po
 /* Prints the generated help of cmd to stdout. */
 void ef_config_print_help(const ef_command *cmd);
 
+/* The data directory: $EDGEFLOW_HOME, else "./edgeflow-data" (ARCHITECTURE.md §4). */
+const char *ef_config_home(void);
+
 /* Frees every string the parser allocated. Safe to call more than once. */
 void ef_config_release(void);
 

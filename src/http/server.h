@@ -84,4 +84,9 @@ void ef_http_reply_json(ef_http_req *r, int status, json_t *doc);
 void ef_http_reply_error(ef_http_req *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* --- helpers ------------------------------------------------------------------------------------ */
+/* A ready-made handler for GET /metrics: ctx is the ef_metrics registry to render (Prometheus
+ * text format 0.0.4). ef_http_route(s, "GET", "/metrics", ef_http_metrics_handler, metrics). */
+void ef_http_metrics_handler(ef_http_req *r, void *ctx);
+
 #endif

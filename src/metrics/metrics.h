@@ -39,4 +39,8 @@ void ef_histogram_observe(ef_histogram *h, double v);
 /* Appends the whole registry in Prometheus text format. Returns 0 or EF_ENOMEM. */
 int ef_metrics_render(ef_metrics *m, ef_buf *out);
 
+/* Appends value escaped for use inside a label's double quotes (\\ \" \n), e.g. to build
+ * labels from request data. Returns 0 or EF_ENOMEM. */
+int ef_metrics_escape_label(ef_buf *out, const char *value);
+
 #endif

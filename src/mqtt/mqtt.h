@@ -35,11 +35,11 @@
 typedef struct ef_mqtt ef_mqtt;
 
 typedef struct ef_mqtt_options {
-    const char *host; /* required */
-    uint16_t port;    /* default 1883, or 8883 with TLS */
-    const char *client_id; /* required unless clean_session (then the broker may assign one) */
-    int protocol;          /* 4 = MQTT 3.1.1, 5 = MQTT 5.0 (default 4 when 0) */
-    int clean_session;     /* 3.1.1 CleanSession / 5.0 Clean Start */
+    const char *host;          /* required */
+    uint16_t port;             /* default 1883, or 8883 with TLS */
+    const char *client_id;     /* required unless clean_session (then the broker may assign one) */
+    int protocol;              /* 4 = MQTT 3.1.1, 5 = MQTT 5.0 (default 4 when 0) */
+    int clean_session;         /* 3.1.1 CleanSession / 5.0 Clean Start */
     uint32_t session_expiry_s; /* 5.0 Session Expiry Interval (0xFFFFFFFF = never) */
     uint16_t keepalive_s;      /* default 30 */
     const char *username, *password; /* optional */
@@ -51,12 +51,12 @@ typedef struct ef_mqtt_options {
     /* TLS: set tls = 1; ca_file (else system store), optional client cert/key. */
     int tls;
     const char *tls_ca_file, *tls_cert_file, *tls_key_file;
-    int tls_insecure; /* skip peer verification (tests only) */
-    unsigned inflight_max;   /* outgoing QoS 1 window, default 20 */
-    uint16_t receive_max;    /* 5.0 Receive Maximum we announce (incoming window), default 65535 */
+    int tls_insecure;         /* skip peer verification (tests only) */
+    unsigned inflight_max;    /* outgoing QoS 1 window, default 20 */
+    uint16_t receive_max;     /* 5.0 Receive Maximum we announce (incoming window), default 65535 */
     uint32_t max_packet_size; /* largest packet we accept; default 1 MiB; bigger ones close */
-    unsigned reconnect_min_ms; /* back-off start, default 250 */
-    unsigned reconnect_max_ms; /* back-off cap, default 30000 */
+    unsigned reconnect_min_ms;   /* back-off start, default 250 */
+    unsigned reconnect_max_ms;   /* back-off cap, default 30000 */
     unsigned connect_timeout_ms; /* TCP+TLS+CONNACK deadline, default 10000 */
 } ef_mqtt_options;
 
@@ -66,7 +66,8 @@ typedef struct ef_mqtt_message {
     const uint8_t *payload; /* valid only during the callback */
     size_t payload_len;
     int qos, retain, dup;
-    uint16_t packet_id; /* 0 for QoS 0; pass to ef_mqtt_ack() for QoS 1 */
+    uint16_t packet_id;  /* 0 for QoS 0; pass to ef_mqtt_ack() for QoS 1 */
+    uint32_t generation; /* connection it arrived on; for ef_mqtt_ack_gen() */
 } ef_mqtt_message;
 
 typedef struct ef_mqtt_callbacks {
@@ -85,7 +86,8 @@ typedef struct ef_mqtt_callbacks {
 /* Creates a client; copies the options' strings. Does not connect yet. NULL on OOM/bad options
  * (host missing, TLS files unreadable) with a log line. */
 ef_mqtt *ef_mqtt_new(const ef_mqtt_options *opt, const ef_mqtt_callbacks *cb, void *ctx);
-/* Closes the socket without DISCONNECT (the will fires) and frees everything. NULL is fine. */
+/* Closes the socket without DISCONNECT (the will fires) and frees everything. NULL is fine.
+ * Not from inside a callback. */
 void ef_mqtt_free(ef_mqtt *m);
 
 /* Parses "mqtt://[user:pass@]host[:port]" or "mqtts://..." (or plain "host[:port]") into opt's
@@ -96,7 +98,8 @@ int ef_mqtt_parse_url(const char *url, ef_mqtt_options *opt, char **storage);
 /* Adds a subscription (e.g. "sensor/+", "$share/ingest/sensor/+") sent on every (re)connect. */
 int ef_mqtt_subscribe(ef_mqtt *m, const char *filter, int qos);
 
-/* Queues a PUBLISH. QoS 0: sent now if connected, else EF_EAGAIN. QoS 1: EF_EAGAIN when not
+/* Queues a PUBLISH. QoS 0: sent now if connected, else EF_EAGAIN. QoS 1 (and 2, acked at
+ * PUBCOMP): EF_EAGAIN when not
  * connected or the in-flight window is full; otherwise the client owns a copy until the PUBACK,
  * reported through on_publish_acked(token). Returns 0, EF_EAGAIN, EF_ETOOBIG, EF_EINVAL. */
 int ef_mqtt_publish(ef_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
@@ -104,13 +107,21 @@ int ef_mqtt_publish(ef_mqtt *m, const char *topic, const void *payload, size_t l
 
 /* Acknowledges an incoming QoS 1 message (see the header comment). Returns 0. */
 int ef_mqtt_ack(ef_mqtt *m, uint16_t packet_id);
+/* Like ef_mqtt_ack(), but ignored unless `generation` (from ef_mqtt_message) is the current
+ * connection's: exact even when a broker that lost the session reuses a packet id for a
+ * different message on the new connection. Returns 0. */
+int ef_mqtt_ack_gen(ef_mqtt *m, uint32_t generation, uint16_t packet_id);
 
 /* Drives the connection for up to timeout_ms: (re)connects when due, reads and dispatches packets,
  * flushes writes, sends PINGREQ. Returns 0 normally; EF_EAGAIN while disconnected and waiting to
- * retry; never blocks longer than timeout_ms. */
+ * retry; never blocks longer than timeout_ms (it returns as soon as one round of I/O was done, so
+ * call it in a loop). Not from inside a callback. Topic/filter strings must be valid UTF-8
+ * (EF_EINVAL otherwise). */
 int ef_mqtt_run(ef_mqtt *m, int timeout_ms);
 
-/* Sends DISCONNECT (the will is discarded), flushes, closes. In-flight state is kept. */
+/* Sends DISCONNECT (the will is discarded), flushes (waiting up to 1 s), closes; on_disconnect
+ * gets EF_OK. In-flight state is kept; a later ef_mqtt_run() connects again. From inside a
+ * callback the close happens when the callback returns to ef_mqtt_run(). */
 void ef_mqtt_disconnect(ef_mqtt *m);
 
 int ef_mqtt_is_connected(const ef_mqtt *m);

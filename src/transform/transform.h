@@ -61,4 +61,31 @@ int ef_transform_apply(const ef_transform *t, json_t *doc, const ef_transform_ct
  * characters Elasticsearch forbids in index names: \ / * ? " < > | space , #). */
 int ef_transform_index_name(const char *pattern, int64_t epoch_ms, char *out, size_t outlen);
 
+/* --- Additions (same semantics as above, for callers that already have the parts apart) ---- */
+
+/* Like ef_transform_add with the field and the value/type/new name given separately (value is
+ * NULL for remove), so field names may contain '='. Returns 0, EF_EINVAL (err says why) or
+ * EF_ENOMEM. */
+int ef_transform_add_field(ef_transform *t, const char *op, const char *field, const char *value,
+                           char *err, size_t errlen);
+
+/* Like ef_transform_load_yaml on a pipeline held in memory; name is used in messages. */
+int ef_transform_load_yaml_mem(ef_transform *t, const char *name, const char *data, size_t len,
+                               char *err, size_t errlen);
+
+/* Sets (replaces) the index pattern, e.g. from a --index flag. The pattern is checked by
+ * formatting it once. Returns 0, EF_EINVAL or EF_ENOMEM. */
+int ef_transform_set_index_pattern(ef_transform *t, const char *pattern, char *err, size_t errlen);
+
+/* Sets (replaces) the time field (a dotted path). Returns 0, EF_EINVAL or EF_ENOMEM. */
+int ef_transform_set_time_field(ef_transform *t, const char *field, char *err, size_t errlen);
+
+/* Number of operations in the pipeline. */
+size_t ef_transform_count(const ef_transform *t);
+
+/* Reads the time field of doc (time_field, or "collected" when none was set) as epoch ms: an
+ * integer as is, a finite real truncated toward zero. Returns 0, EF_ENOTFOUND (missing or null)
+ * or EF_EINVAL (not a number, or out of the int64 range). */
+int ef_transform_doc_time_ms(const ef_transform *t, const json_t *doc, int64_t *out_ms);
+
 #endif

@@ -10,11 +10,9 @@ temp dir and a test fails if any report appears).
 import glob
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.request
 
