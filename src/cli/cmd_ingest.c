@@ -26,8 +26,11 @@ static const char *o_store;
 static int o_durable = 1;
 static const char *o_pipeline;
 static ef_strlist o_default, o_overwrite, o_cast, o_rename, o_remove;
-static const char *o_index = "sensor-%Y-%m";
-static const char *o_time_field = "collected";
+static const char default_index[] = "sensor-%Y-%m";
+static const char default_time_field[] = "collected";
+static const char *o_index = default_index;
+static const char *o_time_field = default_time_field;
+static int o_index_set, o_time_field_set;
 static int64_t o_batch_size = 1000;
 static int64_t o_batch_time = 50;
 static int64_t o_max_payload = 65536;
@@ -131,6 +134,8 @@ int ef_cmd_ingest(int argc, char **argv)
         goto out;
     }
     if (!o_topics.n) ef_strlist_push(&o_topics, "sensor/+");
+    o_index_set = o_index != default_index;
+    o_time_field_set = o_time_field != default_time_field;
     t = ef_transform_new();
     if (!t) goto out;
     char err[512];
@@ -139,8 +144,6 @@ int ef_cmd_ingest(int argc, char **argv)
             fprintf(stderr, "edgeflow ingest: %s\n", err);
             goto out;
         }
-        if (ef_transform_index_pattern(t)) o_index = ef_transform_index_pattern(t);
-        if (ef_transform_time_field(t)) o_time_field = ef_transform_time_field(t);
     } else {
         char def[300], cast[300];
         snprintf(def, sizeof def, "%s=${now_ms}", o_time_field);
@@ -151,24 +154,26 @@ int ef_cmd_ingest(int argc, char **argv)
             goto out;
         }
     }
+    /* --index / --time-field given explicitly (flag, env or config) win over the pipeline file */
+    if ((o_index_set || !ef_transform_index_pattern(t)) &&
+        ef_transform_set_index_pattern(t, o_index, err, sizeof err) != EF_OK) {
+        fprintf(stderr, "edgeflow ingest: --index '%s': %s\n", o_index, err);
+        goto out;
+    }
+    if ((o_time_field_set || !ef_transform_time_field(t)) &&
+        ef_transform_set_time_field(t, o_time_field, err, sizeof err) != EF_OK) {
+        fprintf(stderr, "edgeflow ingest: --time-field '%s': %s\n", o_time_field, err);
+        goto out;
+    }
     if (add_ops(t, "default", &o_default) || add_ops(t, "overwrite", &o_overwrite) ||
         add_ops(t, "cast", &o_cast) || add_ops(t, "rename", &o_rename) ||
         add_ops(t, "remove", &o_remove))
         goto out;
-    char probe[256];
-    if (ef_transform_index_name(o_index, 0, probe, sizeof probe) != EF_OK) {
-        fprintf(stderr, "edgeflow ingest: --index '%s' does not give a valid index name "
-                        "(lowercase, no \\ / * ? \" < > | , # or spaces)\n",
-                o_index);
-        goto out;
-    }
     ef_ingest_options io = {
         .topics = &o_topics,
         .share_group = o_share,
         .durable = o_durable,
         .transform = t,
-        .index_pattern = o_index,
-        .time_field = o_time_field,
         .batch_size = (size_t)o_batch_size,
         .batch_time_ms = o_batch_time,
         .max_payload = (size_t)o_max_payload,

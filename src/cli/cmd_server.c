@@ -109,10 +109,10 @@ int ef_cmd_server(int argc, char **argv)
         goto out;
     }
     if (!(c.metrics = ef_metrics_new())) goto out;
-    c.docs = ef_metrics_gauge(c.metrics, "edgeflow_store_documents", "documents in the store",
+    c.docs =
+        ef_metrics_gauge(c.metrics, "edgeflow_store_documents", "documents in the store", NULL);
+    c.dead = ef_metrics_gauge(c.metrics, "edgeflow_store_dead_letters", "dead letters in the store",
                               NULL);
-    c.dead = ef_metrics_gauge(c.metrics, "edgeflow_store_dead_letters",
-                              "dead letters in the store", NULL);
     if (!c.docs || !c.dead) goto out;
     ef_http_config hc = {
         .bind = o_listen,

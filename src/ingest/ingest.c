@@ -19,7 +19,10 @@ typedef struct batch {
     size_t ndocs, cap_docs;
     ef_store_dead *dead;
     size_t ndead, cap_dead;
-    uint16_t *ids; /* packet ids to acknowledge after commit (QoS 1) */
+    struct pending_ack {
+        uint32_t generation; /* connection the message arrived on */
+        uint16_t packet_id;
+    } *ids; /* QoS 1 messages to acknowledge after commit */
     size_t nids, cap_ids;
     int64_t started; /* mono ms of the first message, 0 when empty */
 } batch;
@@ -98,13 +101,14 @@ static int add_reading(ingest *in, const ef_mqtt_message *m)
     json_t *doc = NULL;
     int64_t collected = 0;
     char err[512];
-    int rc = ef_ingest_prepare(o->transform, o->time_field, m->topic, m->payload, m->payload_len,
+    int rc = ef_ingest_prepare(o->transform, m->topic, m->payload, m->payload_len,
                                o->max_payload, ef_now_ms(), &doc, &collected, err, sizeof err);
     if (rc == EF_OK) {
         char index[256];
-        if (ef_transform_index_name(o->index_pattern, collected, index, sizeof index) != EF_OK) {
-            snprintf(err, sizeof err, "cannot name an index from pattern '%s' and %s=%" PRId64,
-                     o->index_pattern, o->time_field, collected);
+        const char *pattern = ef_transform_index_pattern(o->transform);
+        if (ef_transform_index_name(pattern, collected, index, sizeof index) != EF_OK) {
+            snprintf(err, sizeof err, "cannot name an index from pattern '%s' and time %" PRId64,
+                     pattern, collected);
             rc = EF_EINVAL;
         } else {
             batch *b = &in->b;
@@ -150,7 +154,7 @@ static void on_message(void *ctx, const ef_mqtt_message *m)
             in->oom = 1;
             return;
         }
-        b->ids[b->nids++] = m->packet_id;
+        b->ids[b->nids++] = (struct pending_ack){m->generation, m->packet_id};
     }
 }
 
@@ -165,9 +169,8 @@ static void on_disconnect(void *ctx, int reason)
 {
     ingest *in = ctx;
     ef_gauge_set(in->m_connected, 0);
-    /* PUBACKs for the open batch can no longer be sent on this connection: the broker will
-     * redeliver those messages, so commit what we have (idempotent) and forget the ids. */
-    in->b.nids = 0;
+    /* Acks for messages of the old connection are ignored by ef_mqtt_ack_gen(): the broker
+     * redelivers them, and the store's key makes the second copy a counted duplicate. */
     if (reason != EF_OK) EF_WARN("broker connection lost (%s)", ef_strerror(reason));
 }
 
@@ -184,7 +187,7 @@ static int commit(ingest *in)
     batch *b = &in->b;
     if (!b->ndocs && !b->ndead) {
         for (size_t i = 0; i < b->nids; i++)
-            ef_mqtt_ack(in->mqtt, b->ids[i]);
+            ef_mqtt_ack_gen(in->mqtt, b->ids[i].generation, b->ids[i].packet_id);
         b->nids = 0;
         return EF_OK;
     }
@@ -197,7 +200,7 @@ static int commit(ingest *in)
         return rc;
     }
     for (size_t i = 0; i < b->nids; i++)
-        ef_mqtt_ack(in->mqtt, b->ids[i]);
+        ef_mqtt_ack_gen(in->mqtt, b->ids[i].generation, b->ids[i].packet_id);
     ef_histogram_observe(in->m_commit_s, (double)(t1 - t0) / 1e6);
     ef_histogram_observe(in->m_latency_s, (double)(ef_mono_ms() - b->started) / 1e3);
     ef_counter_add(in->m_committed, res.inserted);

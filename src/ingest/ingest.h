@@ -25,9 +25,7 @@ typedef struct ef_ingest_options {
     const char *share_group;   /* non-NULL: subscribe as $share/<group>/<filter> */
     const char *store_uri;
     int durable;               /* fsync every batch commit */
-    const ef_transform *transform; /* never NULL */
-    const char *index_pattern; /* e.g. "sensor-%Y-%m" */
-    const char *time_field;    /* e.g. "collected" */
+    const ef_transform *transform; /* never NULL; also names the index pattern and time field */
     size_t batch_size;
     int64_t batch_time_ms;
     size_t max_payload;
@@ -40,9 +38,9 @@ typedef struct ef_ingest_options {
 int ef_ingest_run(const ef_ingest_options *opt);
 
 /* Validates one raw payload as a reading and produces its document (exposed for tests and the
- * fuzz target). On success returns 0 with *doc (owned by the caller), *device (points into *doc or
- * topic) and the time-field value in *collected; else EF_EINVAL with a reason in err. */
-int ef_ingest_prepare(const ef_transform *t, const char *time_field, const char *topic,
+ * fuzz target). On success returns 0 with *doc (owned by the caller) and the value of the
+ * pipeline's time field in *collected; else EF_EINVAL with a reason in err. */
+int ef_ingest_prepare(const ef_transform *t, const char *topic,
                       const void *payload, size_t len, size_t max_payload, int64_t now_ms,
                       json_t **doc, int64_t *collected, char *err, size_t errlen);
 

@@ -3,7 +3,7 @@
  * Checks, in order: size limit, UTF-8 (validated here to report the byte offset; jansson would
  * only say "unable to decode"), JSON syntax (jansson), top level is an object, known fields have
  * the right types (device: string, seq: non-negative integer, ts: integer), the transform
- * pipeline, and finally that the time field is an integer epoch-ms value. */
+ * pipeline, and finally that the time field (a dotted path) holds an epoch-ms number. */
 #include "base/err.h"
 #include "ingest/ingest.h"
 
@@ -51,7 +51,7 @@ static size_t utf8_invalid_at(const unsigned char *s, size_t len)
     return len;
 }
 
-int ef_ingest_prepare(const ef_transform *t, const char *time_field, const char *topic,
+int ef_ingest_prepare(const ef_transform *t, const char *topic,
                       const void *payload, size_t len, size_t max_payload, int64_t now_ms,
                       json_t **doc, int64_t *collected, char *err, size_t errlen)
 {
@@ -91,26 +91,27 @@ int ef_ingest_prepare(const ef_transform *t, const char *time_field, const char 
         snprintf(err, errlen, "wrong type: \"ts\" must be an integer (epoch ms)");
         goto fail;
     }
+    int rc;
     ef_transform_ctx ctx = {.now_ms = now_ms, .topic = topic};
     char terr[256];
     if (ef_transform_apply(t, d, &ctx, terr, sizeof terr) != EF_OK) {
         snprintf(err, errlen, "transform failed: %s", terr);
         goto fail;
     }
-    v = json_object_get(d, time_field);
-    if (!v) {
+    const char *time_field = ef_transform_time_field(t) ? ef_transform_time_field(t) : "collected";
+    rc = ef_transform_doc_time_ms(t, d, collected);
+    if (rc == EF_ENOTFOUND) {
         snprintf(err, errlen,
                  "missing time field \"%s\" (add a default, e.g. --default '%s=${now_ms}')",
                  time_field, time_field);
         goto fail;
     }
-    if (!json_is_integer(v)) {
-        snprintf(err, errlen, "wrong type: time field \"%s\" must be an integer epoch-ms value "
+    if (rc != EF_OK) {
+        snprintf(err, errlen, "wrong type: time field \"%s\" must be an epoch-ms number "
                               "(add --cast %s=long)",
                  time_field, time_field);
         goto fail;
     }
-    *collected = json_integer_value(v);
     *doc = d;
     return EF_OK;
 fail:

@@ -55,8 +55,9 @@ ef_mqtt *ef_mqtt_new(const ef_mqtt_options *opt, const ef_mqtt_callbacks *cb, vo
         goto fail;
     }
     if ((opt->protocol && opt->protocol != 4 && opt->protocol != 5) || opt->will_qos < 0 ||
-        opt->will_qos > 2) {
-        EF_ERROR("mqtt: bad protocol version or will QoS");
+        opt->will_qos > 2 || (opt->will_topic && opt->will_len && !opt->will_payload) ||
+        (opt->will_topic && opt->will_len > 65535)) {
+        EF_ERROR("mqtt: bad protocol version or will");
         goto fail;
     }
     m = calloc(1, sizeof(*m));

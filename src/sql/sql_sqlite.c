@@ -114,8 +114,8 @@ static int s_bind_text(ef_sql_stmt *st, int idx, const char *s, size_t len)
 
 static int s_bind_blob(ef_sql_stmt *st, int idx, const void *p, size_t len)
 {
-    return bind_rc(st, sqlite3_bind_blob64(S(st)->st, idx, p ? p : "", p ? len : 0,
-                                           SQLITE_TRANSIENT));
+    return bind_rc(st,
+                   sqlite3_bind_blob64(S(st)->st, idx, p ? p : "", p ? len : 0, SQLITE_TRANSIENT));
 }
 
 static int s_bind_null(ef_sql_stmt *st, int idx)
@@ -246,8 +246,8 @@ int sql__sqlite_open(const char *uri, const ef_sql_options *opt, ef_sql **out, c
     rc = sqlite3_exec(d->h, pragmas, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         if (errmsg)
-            *errmsg = dup_printf("cannot set up SQLite database %s: %s", path,
-                                 sqlite3_errmsg(d->h));
+            *errmsg =
+                dup_printf("cannot set up SQLite database %s: %s", path, sqlite3_errmsg(d->h));
         err = rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT ? EF_ECORRUPT : EF_EDB;
         goto fail;
     }

@@ -44,25 +44,30 @@ static void reply_result(ef_http_req *r, int rc, json_t *out)
     }
     int status = 200;
     json_t *st = json_object_get(out, "status");
-    if (rc && json_is_integer(st)) status = (int)json_integer_value(st);
-    else if (rc == EF_ENOTFOUND) status = 404;
-    else if (rc == EF_EINVAL) status = 400;
-    else if (rc) status = 500;
+    if (rc && json_is_integer(st))
+        status = (int)json_integer_value(st);
+    else if (rc == EF_ENOTFOUND)
+        status = 404;
+    else if (rc == EF_EINVAL)
+        status = 400;
+    else if (rc)
+        status = 500;
     ef_http_reply_json(r, status, out);
 }
 
-/* --- Elasticsearch ----------------------------------------------------------------------------- */
+/* --- Elasticsearch -----------------------------------------------------------------------------
+ */
 
 static void h_root(ef_http_req *r, void *ctx)
 {
     (void)ctx;
     char host[256] = "edgeflow";
     gethostname(host, sizeof host - 1);
-    json_t *doc = json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s},s:s}", "name", host,
-                            "cluster_name", "edgeflow", "cluster_uuid", "_na_", "version", "number",
-                            "7.17.0", "distribution", "edgeflow", "edgeflow_version", EF_VERSION,
-                            "lucene_version", "8.11.1", "minimum_wire_compatibility_version",
-                            "6.8.0", "tagline", "You Know, for Search");
+    json_t *doc =
+        json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s},s:s}", "name", host, "cluster_name",
+                  "edgeflow", "cluster_uuid", "_na_", "version", "number", "7.17.0", "distribution",
+                  "edgeflow", "edgeflow_version", EF_VERSION, "lucene_version", "8.11.1",
+                  "minimum_wire_compatibility_version", "6.8.0", "tagline", "You Know, for Search");
     ef_http_add_header(r, "X-elastic-product", "Elasticsearch");
     ef_http_reply_json(r, 200, doc);
 }
@@ -179,8 +184,8 @@ static void h_bulk(ef_http_req *r, void *ctx)
     const char *b = ef_http_req_body(r, &len);
     json_t *out = NULL;
     if (index && store__index_name_error(index)) {
-        reply_es_error(r, 400, "invalid_index_name_exception", "Invalid index name [%s], %s",
-                       index, store__index_name_error(index));
+        reply_es_error(r, 400, "invalid_index_name_exception", "Invalid index name [%s], %s", index,
+                       store__index_name_error(index));
         return;
     }
     int rc = ef_store_bulk(s, index, b, len, &out);
@@ -217,16 +222,18 @@ static void h_put_index(ef_http_req *r, void *ctx)
     const char *index = ef_http_req_param(r, "index");
     const char *err = store__index_name_error(index);
     if (err) {
-        reply_es_error(r, 400, "invalid_index_name_exception", "Invalid index name [%s], %s",
-                       index, err);
+        reply_es_error(r, 400, "invalid_index_name_exception", "Invalid index name [%s], %s", index,
+                       err);
         return;
     }
     ef_sql_stmt *st = NULL;
     int rc;
     int64_t changed = 0;
     pthread_mutex_lock(&s->wlock);
-    rc = ef_sql_prepare(s->w, "INSERT INTO indices(name, docs) VALUES(?, 0) "
-                              "ON CONFLICT(name) DO NOTHING", &st);
+    rc = ef_sql_prepare(s->w,
+                        "INSERT INTO indices(name, docs) VALUES(?, 0) "
+                        "ON CONFLICT(name) DO NOTHING",
+                        &st);
     if (!rc && !(rc = ef_sql_bind_text(st, 1, index, strlen(index))) &&
         (rc = ef_sql_step(st)) >= 0) {
         rc = EF_OK;
@@ -237,17 +244,20 @@ static void h_put_index(ef_http_req *r, void *ctx)
     if (rc) {
         reply_es_error(r, 500, "exception", "cannot create index: %s", ef_strerror(rc));
     } else if (!changed) {
-        json_t *e = store__es_error(400, "resource_already_exists_exception", "index already "
-                                                                              "exists");
+        json_t *e = store__es_error(400, "resource_already_exists_exception",
+                                    "index already "
+                                    "exists");
         json_object_set_new(json_object_get(e, "error"), "index", json_string(index));
         ef_http_reply_json(r, 400, e);
     } else {
-        ef_http_reply_json(r, 200, json_pack("{s:b,s:b,s:s}", "acknowledged", 1,
-                                             "shards_acknowledged", 1, "index", index));
+        ef_http_reply_json(r, 200,
+                           json_pack("{s:b,s:b,s:s}", "acknowledged", 1, "shards_acknowledged", 1,
+                                     "index", index));
     }
 }
 
-/* --- edgeflow's own API ------------------------------------------------------------------------ */
+/* --- edgeflow's own API ------------------------------------------------------------------------
+ */
 
 static void h_indices(ef_http_req *r, void *ctx)
 {
@@ -261,13 +271,12 @@ static void h_indices(ef_http_req *r, void *ctx)
                              &st)))
         goto out;
     while ((rc = ef_sql_step(st)) == EF_SQL_ROW) {
-        json_t *o = json_pack("{s:s,s:I,s:o,s:o}", "index", ef_sql_column_text(st, 0, NULL),
-                              "docs", (json_int_t)ef_sql_column_int64(st, 1), "first",
-                              ef_sql_column_is_null(st, 2) ? json_null()
-                                                           : json_integer(ef_sql_column_int64(st, 2)),
-                              "last",
-                              ef_sql_column_is_null(st, 3) ? json_null()
-                                                           : json_integer(ef_sql_column_int64(st, 3)));
+        json_t *o = json_pack(
+            "{s:s,s:I,s:o,s:o}", "index", ef_sql_column_text(st, 0, NULL), "docs",
+            (json_int_t)ef_sql_column_int64(st, 1), "first",
+            ef_sql_column_is_null(st, 2) ? json_null() : json_integer(ef_sql_column_int64(st, 2)),
+            "last",
+            ef_sql_column_is_null(st, 3) ? json_null() : json_integer(ef_sql_column_int64(st, 3)));
         if (!o || json_array_append_new(arr, o)) {
             rc = EF_ENOMEM;
             goto out;

@@ -95,9 +95,12 @@ int store__bind(ef_sql_stmt *st, const store__params *p, int *idx)
     int rc = EF_OK;
     for (size_t i = 0; i < p->n && !rc; i++, (*idx)++) {
         const store__param *x = &p->v[i];
-        if (x->type == 'i') rc = ef_sql_bind_int64(st, *idx, x->i);
-        else if (x->type == 'd') rc = ef_sql_bind_double(st, *idx, x->d);
-        else rc = ef_sql_bind_text(st, *idx, x->s, strlen(x->s));
+        if (x->type == 'i')
+            rc = ef_sql_bind_int64(st, *idx, x->i);
+        else if (x->type == 'd')
+            rc = ef_sql_bind_double(st, *idx, x->d);
+        else
+            rc = ef_sql_bind_text(st, *idx, x->s, strlen(x->s));
     }
     return rc;
 }
@@ -161,18 +164,25 @@ static int fail(ctx *c, const char *type, const char *fmt, ...)
 static const char *json_token_name(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "START_OBJECT";
-    case JSON_ARRAY: return "START_ARRAY";
-    case JSON_STRING: return "VALUE_STRING";
+    case JSON_OBJECT:
+        return "START_OBJECT";
+    case JSON_ARRAY:
+        return "START_ARRAY";
+    case JSON_STRING:
+        return "VALUE_STRING";
     case JSON_INTEGER:
-    case JSON_REAL: return "VALUE_NUMBER";
+    case JSON_REAL:
+        return "VALUE_NUMBER";
     case JSON_TRUE:
-    case JSON_FALSE: return "VALUE_BOOLEAN";
-    default: return "VALUE_NULL";
+    case JSON_FALSE:
+        return "VALUE_BOOLEAN";
+    default:
+        return "VALUE_NULL";
     }
 }
 
-/* --- fields ------------------------------------------------------------------------------------ */
+/* --- fields ------------------------------------------------------------------------------------
+ */
 
 typedef struct field {
     int kind;
@@ -183,13 +193,17 @@ static int parse_field(ctx *c, const char *name, field *f)
 {
     size_t n = strlen(name);
     if (n > 9 && strcmp(name + n - 8, ".keyword") == 0) n -= 8;
-    if (n == 9 && !strncmp(name, "collected", 9)) f->kind = F_COLLECTED;
-    else if (n == 3 && !strncmp(name, "_id", 3)) f->kind = F_ID;
-    else if (n == 6 && !strncmp(name, "_index", 6)) f->kind = F_INDEX;
-    else f->kind = F_SOURCE;
+    if (n == 9 && !strncmp(name, "collected", 9))
+        f->kind = F_COLLECTED;
+    else if (n == 3 && !strncmp(name, "_id", 3))
+        f->kind = F_ID;
+    else if (n == 6 && !strncmp(name, "_index", 6))
+        f->kind = F_INDEX;
+    else
+        f->kind = F_SOURCE;
     if (f->kind != F_SOURCE) return EF_OK;
-    if (n == 0 || n > 400 || memchr(name, '"', n) || memchr(name, '\\', n) ||
-        name[0] == '.' || name[n - 1] == '.' || strstr(name, ".."))
+    if (n == 0 || n > 400 || memchr(name, '"', n) || memchr(name, '\\', n) || name[0] == '.' ||
+        name[n - 1] == '.' || strstr(name, ".."))
         return fail(c, "illegal_argument_exception", "invalid field name [%s]", name);
     ef_buf b;
     ef_buf_init(&b);
@@ -209,9 +223,12 @@ static int emit_value(store__query *q, ef_buf *sql, store__params *p, const fiel
 {
     int rc;
     switch (f->kind) {
-    case F_COLLECTED: return ef_buf_appends(sql, "collected");
-    case F_ID: return ef_buf_appends(sql, "doc_id");
-    case F_INDEX: return ef_buf_appends(sql, "idx");
+    case F_COLLECTED:
+        return ef_buf_appends(sql, "collected");
+    case F_ID:
+        return ef_buf_appends(sql, "doc_id");
+    case F_INDEX:
+        return ef_buf_appends(sql, "idx");
     }
     rc = ef_buf_appends(sql, q->dialect == EF_SQL_POSTGRES ? "(source::jsonb #> ?::text[])"
                                                            : "json_extract(source, ?)");
@@ -232,7 +249,8 @@ static int W(store__query *q, const char *s)
     return ef_buf_appends(&q->where, s);
 }
 
-/* --- leaves ------------------------------------------------------------------------------------ */
+/* --- leaves ------------------------------------------------------------------------------------
+ */
 
 /* field = value with Elasticsearch's term semantics (exact, type-aware). */
 static int leaf_term(ctx *c, const field *f, const json_t *v, const char *qname)
@@ -240,14 +258,16 @@ static int leaf_term(ctx *c, const field *f, const json_t *v, const char *qname)
     store__query *q = c->q;
     int rc;
     if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v))
-        return fail(c, "parsing_exception", "[%s] query does not support values of type %s",
-                    qname, json_token_name(v));
+        return fail(c, "parsing_exception", "[%s] query does not support values of type %s", qname,
+                    json_token_name(v));
     if (f->kind != F_SOURCE) {
         if ((rc = emit_value(q, &q->where, &q->pwhere, f)) || (rc = W(q, " = ?"))) return rc;
         if (f->kind == F_COLLECTED) {
             int64_t t;
-            if (json_is_integer(v)) t = json_integer_value(v);
-            else if (json_is_real(v)) t = (int64_t)json_real_value(v);
+            if (json_is_integer(v))
+                t = json_integer_value(v);
+            else if (json_is_real(v))
+                t = (int64_t)json_real_value(v);
             else if (json_is_string(v) && !ef_parse_time_ms(json_string_value(v), q->now_ms, &t))
                 ;
             else
@@ -257,10 +277,14 @@ static int leaf_term(ctx *c, const field *f, const json_t *v, const char *qname)
         }
         char num[64];
         const char *s = num;
-        if (json_is_string(v)) s = json_string_value(v);
-        else if (json_is_integer(v)) snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
-        else if (json_is_real(v)) snprintf(num, sizeof num, "%.17g", json_real_value(v));
-        else s = json_is_true(v) ? "true" : "false";
+        if (json_is_string(v))
+            s = json_string_value(v);
+        else if (json_is_integer(v))
+            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+        else if (json_is_real(v))
+            snprintf(num, sizeof num, "%.17g", json_real_value(v));
+        else
+            s = json_is_true(v) ? "true" : "false";
         return store__params_text(&q->pwhere, s, strlen(s));
     }
     if (q->dialect == EF_SQL_POSTGRES) {
@@ -314,15 +338,17 @@ static int leaf_range(ctx *c, const field *f, const json_t *spec)
     static const struct {
         const char *key, *op;
         int round_up;
-    } ops[] = {{"gte", ">=", 0}, {"gt", ">", 1}, {"lte", "<=", 1}, {"lt", "<", 0},
-               {"from", ">=", 0}, {"to", "<=", 1}};
+    } ops[] = {{"gte", ">=", 0}, {"gt", ">", 1},    {"lte", "<=", 1},
+               {"lt", "<", 0},   {"from", ">=", 0}, {"to", "<=", 1}};
     const char *key;
     json_t *v;
     int rc, nb = 0;
     if (!json_is_object(spec))
-        return fail(c, "parsing_exception", "[range] query malformed, no start_object after "
-                                            "query name");
-    json_object_foreach((json_t *)spec, key, v) {
+        return fail(c, "parsing_exception",
+                    "[range] query malformed, no start_object after "
+                    "query name");
+    json_object_foreach((json_t *)spec, key, v)
+    {
         if (!strcmp(key, "boost") || !strcmp(key, "format") || !strcmp(key, "_name") ||
             !strcmp(key, "include_lower") || !strcmp(key, "include_upper"))
             continue;
@@ -331,8 +357,10 @@ static int leaf_range(ctx *c, const field *f, const json_t *spec)
             if (tz && (!strcmp(tz, "Z") || !strcmp(tz, "UTC") || !strcmp(tz, "+00:00") ||
                        !strcmp(tz, "Etc/UTC")))
                 continue;
-            return fail(c, "parsing_exception", "[range] query: time_zone [%s] is not supported "
-                        "(only UTC)", tz ? tz : "?");
+            return fail(c, "parsing_exception",
+                        "[range] query: time_zone [%s] is not supported "
+                        "(only UTC)",
+                        tz ? tz : "?");
         }
         size_t k;
         for (k = 0; k < sizeof ops / sizeof ops[0] && strcmp(ops[k].key, key); k++) {
@@ -341,8 +369,10 @@ static int leaf_range(ctx *c, const field *f, const json_t *spec)
             return fail(c, "parsing_exception", "[range] query does not support [%s]", key);
         if (json_is_null(v)) continue; /* open bound, like ES */
         if (!json_is_string(v) && !json_is_number(v))
-            return fail(c, "parsing_exception", "[range] query: [%s] must be a number or a "
-                        "string, found %s", key, json_token_name(v));
+            return fail(c, "parsing_exception",
+                        "[range] query: [%s] must be a number or a "
+                        "string, found %s",
+                        key, json_token_name(v));
         const char *op = ops[k].op;
         int round_up = ops[k].round_up;
         if (k >= 4) { /* from/to + include_lower/include_upper */
@@ -371,8 +401,10 @@ static int leaf_range(ctx *c, const field *f, const json_t *spec)
                    (f->kind == F_COLLECTED || f->kind == F_SOURCE)) {
             kind = 'i';
         } else if (f->kind == F_COLLECTED) {
-            return fail(c, "parse_exception", "failed to parse date field [%s] with format "
-                        "[strict_date_optional_time||epoch_millis]", json_string_value(v));
+            return fail(c, "parse_exception",
+                        "failed to parse date field [%s] with format "
+                        "[strict_date_optional_time||epoch_millis]",
+                        json_string_value(v));
         } else {
             kind = 't';
         }
@@ -392,16 +424,20 @@ static int leaf_range(ctx *c, const field *f, const json_t *spec)
         }
         if ((rc = W(q, op)) || (rc = W(q, " ?"))) return rc;
         if (f->kind == F_SOURCE && (rc = W(q, ")"))) return rc;
-        if (kind == 'i') rc = params_int(&q->pwhere, iv);
-        else if (kind == 'd') rc = params_double(&q->pwhere, dv);
-        else rc = store__params_text(&q->pwhere, json_string_value(v), json_string_length(v));
+        if (kind == 'i')
+            rc = params_int(&q->pwhere, iv);
+        else if (kind == 'd')
+            rc = params_double(&q->pwhere, dv);
+        else
+            rc = store__params_text(&q->pwhere, json_string_value(v), json_string_length(v));
         if (rc) return rc;
     }
     if (!nb) return leaf_exists(c, f); /* a range without bounds matches docs with the field */
     return EF_OK;
 }
 
-/* --- compound ---------------------------------------------------------------------------------- */
+/* --- compound ----------------------------------------------------------------------------------
+ */
 
 static int compile_query(ctx *c, const json_t *qv);
 
@@ -417,11 +453,14 @@ static int compile_list(ctx *c, const json_t *v, const char *sep, const char *wr
         return EF_OK;
     }
     if (!json_is_array(v))
-        return fail(c, "parsing_exception", "[bool] query malformed, expected an object or an "
-                                            "array of queries, found %s", json_token_name(v));
+        return fail(c, "parsing_exception",
+                    "[bool] query malformed, expected an object or an "
+                    "array of queries, found %s",
+                    json_token_name(v));
     size_t i;
     json_t *e;
-    json_array_foreach(v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         if (i && (rc = W(c->q, sep))) return rc;
         if ((rc = W(c->q, wrap_pre)) || (rc = compile_query(c, e)) || (rc = W(c->q, wrap_post)))
             return rc;
@@ -445,12 +484,15 @@ static int parse_msm(ctx *c, const json_t *v, size_t nshould, int64_t *out)
         char *end;
         double d = strtod(s, &end);
         if (end == s || (*end && strcmp(end, "%")))
-            return fail(c, "parsing_exception", "[bool] minimum_should_match [%s] is not "
-                        "supported (use an integer or a percentage)", s);
+            return fail(c, "parsing_exception",
+                        "[bool] minimum_should_match [%s] is not "
+                        "supported (use an integer or a percentage)",
+                        s);
         n = *end ? (int64_t)(d * (double)nshould / 100.0) : (int64_t)d;
     } else {
-        return fail(c, "parsing_exception", "[bool] minimum_should_match must be a number or "
-                                            "a string");
+        return fail(c, "parsing_exception",
+                    "[bool] minimum_should_match must be a number or "
+                    "a string");
     }
     if (n < 0) n += (int64_t)nshould;
     if (n < 0) n = 0;
@@ -465,14 +507,21 @@ static int compile_bool(ctx *c, const json_t *b)
     json_t *v, *must = NULL, *filter = NULL, *must_not = NULL, *should = NULL, *msm = NULL;
     int rc;
     if (!json_is_object(b))
-        return fail(c, "parsing_exception", "[bool] query malformed, no start_object after "
-                                            "query name");
-    json_object_foreach((json_t *)b, key, v) {
-        if (!strcmp(key, "must")) must = v;
-        else if (!strcmp(key, "filter")) filter = v;
-        else if (!strcmp(key, "must_not")) must_not = v;
-        else if (!strcmp(key, "should")) should = v;
-        else if (!strcmp(key, "minimum_should_match")) msm = v;
+        return fail(c, "parsing_exception",
+                    "[bool] query malformed, no start_object after "
+                    "query name");
+    json_object_foreach((json_t *)b, key, v)
+    {
+        if (!strcmp(key, "must"))
+            must = v;
+        else if (!strcmp(key, "filter"))
+            filter = v;
+        else if (!strcmp(key, "must_not"))
+            must_not = v;
+        else if (!strcmp(key, "should"))
+            should = v;
+        else if (!strcmp(key, "minimum_should_match"))
+            msm = v;
         else if (!strcmp(key, "boost") || !strcmp(key, "_name") ||
                  !strcmp(key, "adjust_pure_negative"))
             continue;
@@ -532,13 +581,18 @@ static int single_field(ctx *c, const char *qname, const json_t *body, const cha
     *name = NULL;
     *spec = NULL;
     if (!json_is_object(body))
-        return fail(c, "parsing_exception", "[%s] query malformed, no start_object after query "
-                                            "name", qname);
-    json_object_foreach((json_t *)body, key, v) {
+        return fail(c, "parsing_exception",
+                    "[%s] query malformed, no start_object after query "
+                    "name",
+                    qname);
+    json_object_foreach((json_t *)body, key, v)
+    {
         if (!strcmp(key, "boost") || !strcmp(key, "_name")) continue;
         if (*name)
-            return fail(c, "parsing_exception", "[%s] query doesn't support multiple fields, "
-                        "found [%s] and [%s]", qname, *name, key);
+            return fail(c, "parsing_exception",
+                        "[%s] query doesn't support multiple fields, "
+                        "found [%s] and [%s]",
+                        qname, *name, key);
         *name = key;
         *spec = v;
     }
@@ -554,14 +608,17 @@ static int compile_query(ctx *c, const json_t *qv)
     field f;
     int rc;
     if (!json_is_object(qv))
-        return fail(c, "parsing_exception", "[_na] query malformed, must start with "
-                                            "start_object");
+        return fail(c, "parsing_exception",
+                    "[_na] query malformed, must start with "
+                    "start_object");
     if (json_object_size(qv) == 0)
         return fail(c, "parsing_exception", "query malformed, empty clause found");
     if (json_object_size(qv) > 1) {
         void *it = json_object_iter((json_t *)qv);
-        return fail(c, "parsing_exception", "[%s] malformed query, expected [END_OBJECT] but "
-                    "found [FIELD_NAME]", json_object_iter_key(it));
+        return fail(c, "parsing_exception",
+                    "[%s] malformed query, expected [END_OBJECT] but "
+                    "found [FIELD_NAME]",
+                    json_object_iter_key(it));
     }
     if (++c->depth > MAX_DEPTH)
         return fail(c, "parsing_exception", "query is nested deeper than %d levels", MAX_DEPTH);
@@ -574,18 +631,21 @@ static int compile_query(ctx *c, const json_t *qv)
 
     if (!strcmp(name, "match_all") || !strcmp(name, "match_none")) {
         if (!json_is_object(body))
-            return fail(c, "parsing_exception", "[%s] query malformed, no start_object after "
-                                                "query name", name);
+            return fail(c, "parsing_exception",
+                        "[%s] query malformed, no start_object after "
+                        "query name",
+                        name);
         rc = W(q, name[6] == 'a' ? "1=1" : "1=0");
     } else if (!strcmp(name, "term")) {
         if ((rc = single_field(c, name, body, &fname, &spec))) return rc;
         if (json_is_object(spec)) {
             const char *k;
             json_t *x, *val = NULL;
-            json_object_foreach(spec, k, x) {
-                if (!strcmp(k, "value")) val = x;
-                else if (strcmp(k, "boost") && strcmp(k, "_name") &&
-                         strcmp(k, "case_insensitive"))
+            json_object_foreach(spec, k, x)
+            {
+                if (!strcmp(k, "value"))
+                    val = x;
+                else if (strcmp(k, "boost") && strcmp(k, "_name") && strcmp(k, "case_insensitive"))
                     return fail(c, "parsing_exception", "[term] query does not support [%s]", k);
             }
             if (!val) return fail(c, "parsing_exception", "[term] query requires a value");
@@ -604,19 +664,23 @@ static int compile_query(ctx *c, const json_t *qv)
             return rc;
         }
         if (!json_is_array(spec))
-            return fail(c, "parsing_exception", "[terms] query does not support [%s] (terms "
-                        "lookup is not supported; give an array of values)", fname);
+            return fail(c, "parsing_exception",
+                        "[terms] query does not support [%s] (terms "
+                        "lookup is not supported; give an array of values)",
+                        fname);
         if ((rc = parse_field(c, fname, &f))) return rc;
         size_t i;
         json_t *e;
         if ((rc = W(q, json_array_size(spec) ? "(" : "(1=0"))) return rc;
-        json_array_foreach(spec, i, e) {
+        json_array_foreach(spec, i, e)
+        {
             if (++c->clauses > MAX_CLAUSES)
-                return fail(c, "too_many_clauses", "too many clauses: maxClauseCount is set "
-                            "to %d", MAX_CLAUSES);
+                return fail(c, "too_many_clauses",
+                            "too many clauses: maxClauseCount is set "
+                            "to %d",
+                            MAX_CLAUSES);
             if (i && (rc = W(q, " OR "))) return rc;
-            if ((rc = W(q, "(")) || (rc = leaf_term(c, &f, e, name)) || (rc = W(q, ")")))
-                return rc;
+            if ((rc = W(q, "(")) || (rc = leaf_term(c, &f, e, name)) || (rc = W(q, ")"))) return rc;
         }
         rc = W(q, ")");
     } else if (!strcmp(name, "range")) {
@@ -634,8 +698,10 @@ static int compile_query(ctx *c, const json_t *qv)
         rc = compile_bool(c, body);
     } else if (!strcmp(name, "constant_score")) {
         json_t *fq = json_is_object(body) ? json_object_get(body, "filter") : NULL;
-        if (!fq) return fail(c, "parsing_exception", "[constant_score] requires a 'filter' "
-                                                     "element");
+        if (!fq)
+            return fail(c, "parsing_exception",
+                        "[constant_score] requires a 'filter' "
+                        "element");
         if ((rc = W(q, "(")) || (rc = compile_query(c, fq))) return rc;
         rc = W(q, ")");
     } else {
@@ -645,7 +711,8 @@ static int compile_query(ctx *c, const json_t *qv)
     return rc;
 }
 
-/* --- sort, _source, top level ------------------------------------------------------------------ */
+/* --- sort, _source, top level ------------------------------------------------------------------
+ */
 
 static int add_sort(ctx *c, const char *fname, const json_t *how)
 {
@@ -657,8 +724,10 @@ static int add_sort(ctx *c, const char *fname, const json_t *how)
     } else if (json_is_object(how)) {
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)how, k, v) {
-            if (!strcmp(k, "order")) order = json_string_value(v);
+        json_object_foreach((json_t *)how, k, v)
+        {
+            if (!strcmp(k, "order"))
+                order = json_string_value(v);
             else if (strcmp(k, "unmapped_type") && strcmp(k, "missing") && strcmp(k, "format") &&
                      strcmp(k, "numeric_type") && strcmp(k, "mode"))
                 return fail(c, "parsing_exception", "[sort] option [%s] is not supported", k);
@@ -670,7 +739,8 @@ static int add_sort(ctx *c, const char *fname, const json_t *how)
                     json_token_name(how), fname);
     }
     if (order) {
-        if (!strcmp(order, "desc")) desc = 1;
+        if (!strcmp(order, "desc"))
+            desc = 1;
         else if (strcmp(order, "asc"))
             return fail(c, "illegal_argument_exception", "Unknown SortOrder [%s]", order);
     } else if (!strcmp(fname, "_score")) {
@@ -725,8 +795,9 @@ static int compile_sort_item(ctx *c, const json_t *e)
         void *it = json_object_iter((json_t *)e);
         return add_sort(c, json_object_iter_key(it), json_object_iter_value(it));
     }
-    return fail(c, "parsing_exception", "[sort] malformed: expected a field name or "
-                                        "{\"field\": order}");
+    return fail(c, "parsing_exception",
+                "[sort] malformed: expected a field name or "
+                "{\"field\": order}");
 }
 
 static int compile_sort(ctx *c, const json_t *s)
@@ -735,13 +806,15 @@ static int compile_sort(ctx *c, const json_t *s)
     if (json_is_array(s)) {
         size_t i;
         json_t *e;
-        json_array_foreach(s, i, e) {
+        json_array_foreach(s, i, e)
+        {
             if ((rc = compile_sort_item(c, e))) return rc;
         }
     } else if (json_is_object(s) && json_object_size(s) > 1) {
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)s, k, v) {
+        json_object_foreach((json_t *)s, k, v)
+        {
             if ((rc = add_sort(c, k, v))) return rc;
         }
     } else {
@@ -765,20 +838,23 @@ static int compile_source(ctx *c, const json_t *v)
     } else if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x) {
+        json_object_foreach((json_t *)v, k, x)
+        {
             if (strcmp(k, "includes") && strcmp(k, "include"))
                 return fail(c, "parsing_exception", "[_source] option [%s] is not supported", k);
             inc = json_is_string(x) ? json_pack("[O]", x) : json_incref(x);
         }
         if (!inc) return EF_OK;
     } else {
-        return fail(c, "parsing_exception", "[_source] must be a boolean, a string, an array or "
-                                            "an object");
+        return fail(c, "parsing_exception",
+                    "[_source] must be a boolean, a string, an array or "
+                    "an object");
     }
     if (!inc) return EF_ENOMEM;
     size_t i;
     json_t *e;
-    json_array_foreach(inc, i, e) {
+    json_array_foreach(inc, i, e)
+    {
         if (!json_is_string(e)) {
             json_decref(inc);
             return fail(c, "parsing_exception", "[_source] fields must be strings");
@@ -801,8 +877,11 @@ static int get_nonneg(ctx *c, const json_t *v, const char *what, int64_t *out)
     } else {
         return fail(c, "parsing_exception", "[%s] must be a number", what);
     }
-    if (*out < 0) return fail(c, "illegal_argument_exception", "[%s] parameter cannot be "
-                              "negative, found [%lld]", what, (long long)*out);
+    if (*out < 0)
+        return fail(c, "illegal_argument_exception",
+                    "[%s] parameter cannot be "
+                    "negative, found [%lld]",
+                    what, (long long)*out);
     return EF_OK;
 }
 
@@ -816,7 +895,8 @@ int store__query_compile(store__query *q, const json_t *body, int count_only)
     if (body) {
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)body, k, v) {
+        json_object_foreach((json_t *)body, k, v)
+        {
             if (!strcmp(k, "query")) {
                 query = v;
             } else if (count_only) {
@@ -830,12 +910,14 @@ int store__query_compile(store__query *q, const json_t *body, int count_only)
             } else if (!strcmp(k, "_source")) {
                 if ((rc = compile_source(&c, v))) return rc;
             } else if (!strcmp(k, "track_total_hits")) {
-                if (json_is_boolean(v)) q->track_total = json_is_true(v) ? -1 : 0;
+                if (json_is_boolean(v))
+                    q->track_total = json_is_true(v) ? -1 : 0;
                 else if (json_is_integer(v) && json_integer_value(v) >= -1)
                     q->track_total = json_integer_value(v) == -1 ? -1 : json_integer_value(v);
                 else
-                    return fail(&c, "parsing_exception", "[track_total_hits] must be a boolean "
-                                                         "or an integer");
+                    return fail(&c, "parsing_exception",
+                                "[track_total_hits] must be a boolean "
+                                "or an integer");
             } else if (!strcmp(k, "timeout") || !strcmp(k, "version") ||
                        !strcmp(k, "seq_no_primary_term") || !strcmp(k, "explain")) {
                 continue; /* accepted, no effect */

@@ -50,12 +50,14 @@ static json_t *filter_source(json_t *src, const json_t *includes)
     size_t i;
     json_t *e;
     if (!out) return NULL;
-    json_array_foreach(includes, i, e) {
+    json_array_foreach(includes, i, e)
+    {
         const char *pat = json_string_value(e);
         if (strpbrk(pat, "*?[")) {
             const char *k;
             json_t *v;
-            json_object_foreach(src, k, v) {
+            json_object_foreach(src, k, v)
+            {
                 if (fnmatch(pat, k, 0) == 0) json_object_set(out, k, v);
             }
             continue;
@@ -237,16 +239,16 @@ static int search_or_count(ef_store *s, const char *pattern, const json_t *body,
         json_t *h = json_object();
         if (h) {
             if (q.track_total != 0)
-                json_object_set_new(h, "total", json_pack("{s:I,s:s}", "value", (json_int_t)total,
-                                                          "relation", gte ? "gte" : "eq"));
-            json_object_set_new(h, "max_score", q.nsort || json_array_size(hits) == 0
-                                                    ? json_null()
-                                                    : json_real(1.0));
+                json_object_set_new(h, "total",
+                                    json_pack("{s:I,s:s}", "value", (json_int_t)total, "relation",
+                                              gte ? "gte" : "eq"));
+            json_object_set_new(h, "max_score",
+                                q.nsort || json_array_size(hits) == 0 ? json_null()
+                                                                      : json_real(1.0));
             json_object_set(h, "hits", hits);
         }
-        *out = h ? json_pack("{s:I,s:b,s:o,s:o}", "took",
-                             (json_int_t)((ef_mono_us() - t0) / 1000), "timed_out", 0, "_shards",
-                             shards(), "hits", h)
+        *out = h ? json_pack("{s:I,s:b,s:o,s:o}", "took", (json_int_t)((ef_mono_us() - t0) / 1000),
+                             "timed_out", 0, "_shards", shards(), "hits", h)
                  : NULL;
     }
     if (!*out) rc = EF_ENOMEM;
@@ -269,7 +271,8 @@ int ef_store_count(ef_store *s, const char *pattern, const json_t *body, json_t 
     return search_or_count(s, pattern, body, out, 1);
 }
 
-/* --- _bulk ------------------------------------------------------------------------------------- */
+/* --- _bulk -------------------------------------------------------------------------------------
+ */
 
 const char *store__index_name_error(const char *n)
 {
@@ -292,9 +295,9 @@ static const char *const action_names[] = {"index", "create", "update", "delete"
 
 typedef struct bulk_item {
     int action;
-    json_t *meta;       /* the action's metadata object (borrowed from the parsed line) */
-    json_t *line;       /* the parsed action line (owned) */
-    const char *src;    /* raw source line, or NULL */
+    json_t *meta;    /* the action's metadata object (borrowed from the parsed line) */
+    json_t *line;    /* the parsed action line (owned) */
+    const char *src; /* raw source line, or NULL */
     size_t srclen;
 } bulk_item;
 
@@ -346,7 +349,8 @@ static int parse_bulk(const char *nd, size_t len, bulk_item **items_out, size_t 
         if (action < 0) {
             snprintf(reason, sizeof reason,
                      "Malformed action/metadata line [%zu], expected one of [create, delete, "
-                     "index, update] but found [%.100s]", lineno, an);
+                     "index, update] but found [%.100s]",
+                     lineno, an);
             json_decref(line);
             goto bad;
         }
@@ -359,11 +363,22 @@ static int parse_bulk(const char *nd, size_t len, bulk_item **items_out, size_t 
         }
         const char *k;
         json_t *v;
-        json_object_foreach(meta, k, v) {
-            static const char *const ok[] = {"_index", "_id", "routing", "pipeline", "_type",
-                                             "require_alias", "version", "version_type",
-                                             "if_seq_no", "if_primary_term", "retry_on_conflict",
-                                             "dynamic_templates", "_source", NULL};
+        json_object_foreach(meta, k, v)
+        {
+            static const char *const ok[] = {"_index",
+                                             "_id",
+                                             "routing",
+                                             "pipeline",
+                                             "_type",
+                                             "require_alias",
+                                             "version",
+                                             "version_type",
+                                             "if_seq_no",
+                                             "if_primary_term",
+                                             "retry_on_conflict",
+                                             "dynamic_templates",
+                                             "_source",
+                                             NULL};
             int known = 0;
             for (int i = 0; ok[i]; i++)
                 if (!strcmp(k, ok[i])) known = 1;
@@ -395,8 +410,9 @@ static int parse_bulk(const char *nd, size_t len, bulk_item **items_out, size_t 
         if (action != A_DELETE) {
             /* the next line is the source (may be empty/blank: an item error later) */
             if (p >= end) {
-                snprintf(reason, sizeof reason, "The bulk request must be terminated by a "
-                                                "newline [\\n]: no source after line [%zu]",
+                snprintf(reason, sizeof reason,
+                         "The bulk request must be terminated by a "
+                         "newline [\\n]: no source after line [%zu]",
                          lineno);
                 goto bad;
             }
@@ -404,7 +420,8 @@ static int parse_bulk(const char *nd, size_t len, bulk_item **items_out, size_t 
             le = nl ? nl : end;
             bi->src = p;
             bi->srclen = (size_t)(le - p);
-            while (bi->srclen && (p[bi->srclen - 1] == '\r')) bi->srclen--;
+            while (bi->srclen && (p[bi->srclen - 1] == '\r'))
+                bi->srclen--;
             p = nl ? nl + 1 : end;
             lineno++;
         }

@@ -74,14 +74,13 @@ static int migrate(ef_store *s, char **errmsg)
 {
     int64_t cur = 0;
     int rc = ef_sql_exec(s->w, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT "
-                               "NULL, applied INTEGER NOT NULL)");
+                               "NULL, applied BIGINT NOT NULL)");
     if (rc) goto fail;
     if ((rc = ef_sql_begin(s->w))) goto fail;
     if ((rc = query_int(s->w, "SELECT max(version) FROM schema_version", &cur))) goto rollback;
     if (cur > SCHEMA_VERSION) {
         ef_sql_rollback(s->w);
-        *errmsg = errdup("store schema is newer than this edgeflow",
-                         "upgrade edgeflow to open it");
+        *errmsg = errdup("store schema is newer than this edgeflow", "upgrade edgeflow to open it");
         return EF_EUNSUPPORTED;
     }
     for (int64_t v = cur + 1; v <= SCHEMA_VERSION; v++) {
@@ -258,8 +257,7 @@ static uint64_t rng_next(uint64_t st[2])
 
 void store__gen_id(ef_store *s, char out[21])
 {
-    static const char b64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     uint64_t a = rng_next(s->rng), b = rng_next(s->rng);
     for (int i = 0; i < 10; i++, a >>= 6)
         out[i] = b64[a & 63];
@@ -504,9 +502,8 @@ int ef_store_scan(ef_store *s, const char *pattern, const char *device, int64_t 
                                       : " AND json_extract(source, '$.device') = ?");
         if (rc || (rc = store__params_text(&p, device, strlen(device)))) goto out;
     }
-    rc = ef_buf_appends(&sql, s->dialect == EF_SQL_POSTGRES
-                                  ? " ORDER BY collected NULLS FIRST, id"
-                                  : " ORDER BY collected, id");
+    rc = ef_buf_appends(&sql, s->dialect == EF_SQL_POSTGRES ? " ORDER BY collected NULLS FIRST, id"
+                                                            : " ORDER BY collected, id");
     if (rc) goto out;
     if ((rc = ef_sql_prepare(db, sql.data, &st))) goto out;
     int bi = 1;
@@ -621,8 +618,7 @@ int ef_store_check(ef_store *s, char **report)
                "SELECT i.name, i.docs, c.n FROM indices i LEFT JOIN (SELECT idx, count(*) AS n "
                "FROM docs GROUP BY idx) c ON c.idx = i.name WHERE i.docs <> coalesce(c.n, 0)",
                "index doc count differs (index, recorded, actual)", &r);
-    check_rows(db,
-               "SELECT DISTINCT idx FROM docs WHERE idx NOT IN (SELECT name FROM indices)",
+    check_rows(db, "SELECT DISTINCT idx FROM docs WHERE idx NOT IN (SELECT name FROM indices)",
                "index missing from the indices table", &r);
     store__reader_release(s, db);
     if (r.len) {

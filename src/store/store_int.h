@@ -71,13 +71,13 @@ typedef struct store__params {
 typedef struct store__query {
     ef_sql_dialect_t dialect;
     int64_t now_ms;
-    ef_buf where;     /* boolean SQL expression over docs columns ("1=1" for match_all) */
+    ef_buf where; /* boolean SQL expression over docs columns ("1=1" for match_all) */
     store__params pwhere;
-    ef_buf sortcols;  /* ", <json of sort value> AS s0, ..." for the select list */
+    ef_buf sortcols; /* ", <json of sort value> AS s0, ..." for the select list */
     store__params psel;
-    ef_buf order;     /* "ORDER BY ..." (always ends with the insertion order) */
+    ef_buf order; /* "ORDER BY ..." (always ends with the insertion order) */
     store__params porder;
-    size_t nsort;     /* sort value columns; 0 = not sorted (hits get _score 1.0) */
+    size_t nsort; /* sort value columns; 0 = not sorted (hits get _score 1.0) */
     int64_t size, from;
     int64_t track_total; /* -1 exact, 0 off, N count up to N then "gte" */
     int source_off;

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *doc = NULL;
     int64_t col;
     char err[512];
-    if (ef_ingest_prepare(t, "collected", "sensor/fuzz", data, size, 4096, 1700000000000LL, &doc,
+    if (ef_ingest_prepare(t, "sensor/fuzz", data, size, 4096, 1700000000000LL, &doc,
                           &col, err, sizeof err) == 0) {
         free(ef_ingest_key(doc, "sensor/fuzz", data, size));
         json_decref(doc);

@@ -36,6 +36,20 @@ typedef struct broker {
     pid_t pid;
 } broker;
 
+/* Brokers of the running test, so a failed assertion does not leave them behind (teardown). */
+static broker *live[4];
+
+static void track(broker *b, int on)
+{
+    for (int i = 0; i < 4; i++) {
+        if (on && !live[i]) {
+            live[i] = b;
+            return;
+        }
+        if (!on && live[i] == b) live[i] = NULL;
+    }
+}
+
 static uint16_t free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -73,6 +87,7 @@ static void broker_spawn(broker *b)
         execlp("mosquitto", "mosquitto", "-c", b->conf, (char *)NULL);
         _exit(127);
     }
+    track(b, 1);
     int64_t end = ef_mono_ms() + 5000;
     while (!port_open(b->port) && ef_mono_ms() < end)
         ef_sleep_ms(20);
@@ -110,12 +125,25 @@ static void broker_kill(broker *b, int sig)
         waitpid(b->pid, NULL, 0);
         b->pid = 0;
     }
+    track(b, 0);
 }
 
 static void broker_stop(broker *b)
 {
     broker_kill(b, SIGTERM);
     ef_fs_rm_rf(b->dir);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 4; i++) {
+        if (!live[i]) continue;
+        broker *b = live[i];
+        kill(b->pid, SIGCONT);
+        broker_stop(b);
+    }
+    return 0;
 }
 
 /* ---- client harness --------------------------------------------------------------------- */
@@ -702,15 +730,15 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     ef_log_set_level(EF_LOG_INFO);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_options),
-        cmocka_unit_test(test_pubsub),
-        cmocka_unit_test(test_deferred_ack),
-        cmocka_unit_test(test_retransmit),
-        cmocka_unit_test(test_shared_and_will),
-        cmocka_unit_test(test_auth),
-        cmocka_unit_test(test_tls),
-        cmocka_unit_test(test_keepalive),
-        cmocka_unit_test(test_max_packet_size),
+        cmocka_unit_test_teardown(test_bad_options, teardown),
+        cmocka_unit_test_teardown(test_pubsub, teardown),
+        cmocka_unit_test_teardown(test_deferred_ack, teardown),
+        cmocka_unit_test_teardown(test_retransmit, teardown),
+        cmocka_unit_test_teardown(test_shared_and_will, teardown),
+        cmocka_unit_test_teardown(test_auth, teardown),
+        cmocka_unit_test_teardown(test_tls, teardown),
+        cmocka_unit_test_teardown(test_keepalive, teardown),
+        cmocka_unit_test_teardown(test_max_packet_size, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,8 +41,12 @@ static char *tmpdir(void)
 static ef_store_doc doc(const char *index, const char *id, const char *key, int64_t collected,
                         const char *src)
 {
-    ef_store_doc d = {.index = index, .id = id, .key = key, .collected = collected,
-                      .source = src, .source_len = strlen(src)};
+    ef_store_doc d = {.index = index,
+                      .id = id,
+                      .key = key,
+                      .collected = collected,
+                      .source = src,
+                      .source_len = strlen(src)};
     return d;
 }
 
@@ -75,8 +79,11 @@ static void test_write_duplicates_dead_stats(void **state)
         doc("sensor-2026-12", "c", "pi-2/1", 2000, "{\"device\":\"pi-2\",\"seq\":1}"),
     };
     const char raw[] = "not json \x01\x02";
-    ef_store_dead dead[] = {{.topic = "sensor/pi-3", .reason = "invalid JSON", .payload = raw,
-                             .payload_len = sizeof raw - 1, .received = 5}};
+    ef_store_dead dead[] = {{.topic = "sensor/pi-3",
+                             .reason = "invalid JSON",
+                             .payload = raw,
+                             .payload_len = sizeof raw - 1,
+                             .received = 5}};
     ef_store_batch_result r = {0};
     assert_int_equal(ef_store_write_batch(s, d1, 4, dead, 1, &r), 0);
     assert_int_equal(r.inserted, 3);
@@ -121,8 +128,8 @@ static void test_write_duplicates_dead_stats(void **state)
     assert_int_equal(sn.n, 1);
     assert_string_equal(sn.ids[0], "b");
     memset(&sn, 0, sizeof sn);
-    assert_int_equal(ef_store_scan(s, "sensor-2026-12,nope-*", NULL, INT64_MIN, INT64_MAX,
-                                   collect_cb, &sn), 0);
+    assert_int_equal(
+        ef_store_scan(s, "sensor-2026-12,nope-*", NULL, INT64_MIN, INT64_MAX, collect_cb, &sn), 0);
     assert_int_equal(sn.n, 1);
     memset(&sn, 0, sizeof sn);
     assert_int_equal(ef_store_scan(s, "missing", NULL, INT64_MIN, INT64_MAX, collect_cb, &sn), 0);
@@ -183,7 +190,8 @@ static void test_check_detects_corruption(void **state)
     free(dir);
 }
 
-/* --- concurrency ------------------------------------------------------------------------------- */
+/* --- concurrency -------------------------------------------------------------------------------
+ */
 
 #define W_BATCHES 40
 #define W_BATCH 250
@@ -319,14 +327,13 @@ static void test_write_throughput(void **state)
            rate, BATCH * BATCHES / (cpu > 0 ? cpu : 1e-9), BATCH * BATCHES, secs, BATCH);
     assert_true(rate > 5000);
     /* the hourly dump query on it */
-    json_t *body = json_pack("{s:i,s:{s:{s:{s:I}}}}", "size", 10000, "query", "range",
-                             "collected", "gte", (json_int_t)(1790000000000LL + 500000));
+    json_t *body = json_pack("{s:i,s:{s:{s:{s:I}}}}", "size", 10000, "query", "range", "collected",
+                             "gte", (json_int_t)(1790000000000LL + 500000));
     json_t *out = NULL;
     t0 = ef_mono_us();
     assert_int_equal(ef_store_search(s, "sensor-*", body, &out), 0);
     printf("search 10000 of 100000: %.1f ms\n", (double)(ef_mono_us() - t0) / 1e3);
-    assert_int_equal(json_array_size(json_object_get(json_object_get(out, "hits"), "hits")),
-                     10000);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(out, "hits"), "hits")), 10000);
     assert_int_equal(json_integer_value(json_object_get(
                          json_object_get(json_object_get(out, "hits"), "total"), "value")),
                      10000);

@@ -37,8 +37,9 @@ static int setup(void **state)
         int64_t ago_min;
         const char *src;
     } f[] = {
-        {"a", 5, "{\"device\":\"pi-1\",\"temp\":41000,\"load\":0.5,\"ok\":true,"
-                 "\"loc\":{\"room\":\"lab\"}}"},
+        {"a", 5,
+         "{\"device\":\"pi-1\",\"temp\":41000,\"load\":0.5,\"ok\":true,"
+         "\"loc\":{\"room\":\"lab\"}}"},
         {"b", 20, "{\"device\":\"pi-2\",\"temp\":39000,\"load\":1.5,\"ok\":false}"},
         {"c", 50, "{\"device\":\"pi-1\",\"temp\":45000,\"load\":0.25,\"loc\":{\"room\":\"hall\"}}"},
         {"d", 70, "{\"device\":\"pi-3\",\"temp\":30000,\"ok\":true}"},
@@ -52,13 +53,22 @@ static int setup(void **state)
         /* keep the collected time in the source too, like ingest does */
         snprintf(src[i], sizeof src[i], "%.*s,\"collected\":%lld}", (int)strlen(f[i].src) - 1,
                  f[i].src, (long long)c);
-        docs[i] = (ef_store_doc){.index = g_month, .id = f[i].id, .collected = c,
-                                 .source = src[i], .source_len = strlen(src[i])};
+        docs[i] = (ef_store_doc){.index = g_month,
+                                 .id = f[i].id,
+                                 .collected = c,
+                                 .source = src[i],
+                                 .source_len = strlen(src[i])};
     }
-    docs[6] = (ef_store_doc){.index = "sensor-2020-01", .id = "old1", .collected = 1579000000000,
-                             .source = "{\"device\":\"pi-1\",\"temp\":1}", .source_len = 26};
-    docs[7] = (ef_store_doc){.index = "sensor-2020-01", .id = "old2", .collected = INT64_MIN,
-                             .source = "{\"device\":\"pi-9\"}", .source_len = 17};
+    docs[6] = (ef_store_doc){.index = "sensor-2020-01",
+                             .id = "old1",
+                             .collected = 1579000000000,
+                             .source = "{\"device\":\"pi-1\",\"temp\":1}",
+                             .source_len = 26};
+    docs[7] = (ef_store_doc){.index = "sensor-2020-01",
+                             .id = "old2",
+                             .collected = INT64_MIN,
+                             .source = "{\"device\":\"pi-9\"}",
+                             .source_len = 17};
     return ef_store_write_batch(g_s, docs, 8, NULL, 0, NULL);
 }
 
@@ -94,8 +104,8 @@ static json_t *hits(json_t *out)
 
 static int64_t total(json_t *out)
 {
-    return json_integer_value(json_object_get(json_object_get(json_object_get(out, "hits"),
-                                                              "total"), "value"));
+    return json_integer_value(
+        json_object_get(json_object_get(json_object_get(out, "hits"), "total"), "value"));
 }
 
 /* The _ids of the hits, comma-separated, in order. */
@@ -105,7 +115,8 @@ static const char *ids(json_t *out)
     buf[0] = '\0';
     size_t i;
     json_t *h;
-    json_array_foreach(hits(out), i, h) {
+    json_array_foreach(hits(out), i, h)
+    {
         if (i) strcat(buf, ",");
         strncat(buf, json_string_value(json_object_get(h, "_id")), 40);
     }
@@ -125,20 +136,23 @@ static void expect_ids(const char *pattern, const char *body, const char *want)
 static void test_hourly_dump(void **state)
 {
     (void)state;
-    json_t *out = run(g_month, "{\"size\":10000,\"query\":{\"range\":{\"collected\":"
-                               "{\"gte\":\"now-1h\"}}}}", 0, 0);
+    json_t *out = run(g_month,
+                      "{\"size\":10000,\"query\":{\"range\":{\"collected\":"
+                      "{\"gte\":\"now-1h\"}}}}",
+                      0, 0);
     assert_int_equal(total(out), 3);
     assert_string_equal(ids(out), "a,b,c");
     json_t *h0 = json_array_get(hits(out), 0);
     assert_string_equal(json_string_value(json_object_get(h0, "_index")), g_month);
     assert_true(json_real_value(json_object_get(h0, "_score")) == 1.0);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(h0, "_source"),
-                                                          "device")), "pi-1");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(h0, "_source"), "device")), "pi-1");
     assert_true(json_is_false(json_object_get(out, "timed_out")));
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(out, "_shards"),
-                                                        "successful")), 1);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(
-                                              out, "hits"), "total"), "relation")), "eq");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(out, "_shards"), "successful")), 1);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(out, "hits"), "total"), "relation")),
+                        "eq");
     json_decref(out);
     out = run("sensor-*", "{\"query\":{\"range\":{\"collected\":{\"gte\":\"now-1h\"}}}}", 0, 1);
     assert_int_equal(json_integer_value(json_object_get(out, "count")), 3);
@@ -178,8 +192,8 @@ static void test_match_all_paging_sort(void **state)
     out = run("*", "{\"sort\":{\"_doc\":{\"order\":\"desc\"}},\"size\":2}", 0, 0);
     assert_string_equal(ids(out), "old2,old1");
     json_decref(out);
-    out = run("*", "{\"sort\":[{\"device.keyword\":\"desc\"},{\"load\":\"asc\"}],\"size\":4}",
-              0, 0);
+    out =
+        run("*", "{\"sort\":[{\"device.keyword\":\"desc\"},{\"load\":\"asc\"}],\"size\":4}", 0, 0);
     assert_string_equal(ids(out), "old2,d,b,e");
     json_t *sv = json_object_get(json_array_get(hits(out), 2), "sort");
     assert_string_equal(json_string_value(json_array_get(sv, 0)), "pi-2");
@@ -238,36 +252,54 @@ static void test_range(void **state)
 static void test_bool(void **state)
 {
     (void)state;
-    expect_ids("*", "{\"bool\":{\"filter\":[{\"term\":{\"device\":\"pi-1\"}},{\"range\":"
-                    "{\"temp\":{\"gte\":40000}}}]}}", "a,c");
-    expect_ids("*", "{\"bool\":{\"must\":{\"term\":{\"device\":\"pi-1\"}},\"must_not\":"
-                    "{\"exists\":{\"field\":\"loc\"}}}}", "f,old1");
-    /* must_not on a missing field keeps the doc (three-valued logic handled) */
-    expect_ids("*", "{\"bool\":{\"must_not\":[{\"term\":{\"ok\":true}}]}}",
-               "b,c,e,f,old1,old2");
-    expect_ids("*", "{\"bool\":{\"should\":[{\"term\":{\"device\":\"pi-3\"}},{\"term\":"
-                    "{\"temp\":50000}}]}}", "d,e");
-    /* should with a filter is optional unless minimum_should_match */
-    expect_ids("*", "{\"bool\":{\"filter\":{\"term\":{\"device\":\"pi-2\"}},\"should\":"
-                    "{\"term\":{\"temp\":1}}}}", "b,e");
-    expect_ids("*", "{\"bool\":{\"filter\":{\"term\":{\"device\":\"pi-2\"}},\"should\":"
-                    "{\"term\":{\"temp\":50000}},\"minimum_should_match\":1}}", "e");
-    expect_ids("*", "{\"bool\":{\"should\":[{\"term\":{\"device\":\"pi-1\"}},{\"exists\":"
-                    "{\"field\":\"loc\"}},{\"term\":{\"ok\":true}}],\"minimum_should_match\":2}}",
+    expect_ids("*",
+               "{\"bool\":{\"filter\":[{\"term\":{\"device\":\"pi-1\"}},{\"range\":"
+               "{\"temp\":{\"gte\":40000}}}]}}",
                "a,c");
-    expect_ids("*", "{\"bool\":{\"should\":[{\"term\":{\"device\":\"pi-1\"}},{\"exists\":"
-                    "{\"field\":\"loc\"}}],\"minimum_should_match\":\"100%\"}}", "a,c");
-    expect_ids("*", "{\"bool\":{\"must\":[{\"exists\":{\"field\":\"load\"}},{\"exists\":"
-                    "{\"field\":\"temp\"}}],\"filter\":[{\"term\":{\"device\":\"pi-1\"}},"
-                    "{\"range\":{\"temp\":{\"gte\":20000}}}],\"must_not\":[{\"term\":{\"temp\":"
-                    "45000}},{\"term\":{\"ok\":false}}]}}", "a,f");
+    expect_ids("*",
+               "{\"bool\":{\"must\":{\"term\":{\"device\":\"pi-1\"}},\"must_not\":"
+               "{\"exists\":{\"field\":\"loc\"}}}}",
+               "f,old1");
+    /* must_not on a missing field keeps the doc (three-valued logic handled) */
+    expect_ids("*", "{\"bool\":{\"must_not\":[{\"term\":{\"ok\":true}}]}}", "b,c,e,f,old1,old2");
+    expect_ids("*",
+               "{\"bool\":{\"should\":[{\"term\":{\"device\":\"pi-3\"}},{\"term\":"
+               "{\"temp\":50000}}]}}",
+               "d,e");
+    /* should with a filter is optional unless minimum_should_match */
+    expect_ids("*",
+               "{\"bool\":{\"filter\":{\"term\":{\"device\":\"pi-2\"}},\"should\":"
+               "{\"term\":{\"temp\":1}}}}",
+               "b,e");
+    expect_ids("*",
+               "{\"bool\":{\"filter\":{\"term\":{\"device\":\"pi-2\"}},\"should\":"
+               "{\"term\":{\"temp\":50000}},\"minimum_should_match\":1}}",
+               "e");
+    expect_ids("*",
+               "{\"bool\":{\"should\":[{\"term\":{\"device\":\"pi-1\"}},{\"exists\":"
+               "{\"field\":\"loc\"}},{\"term\":{\"ok\":true}}],\"minimum_should_match\":2}}",
+               "a,c");
+    expect_ids("*",
+               "{\"bool\":{\"should\":[{\"term\":{\"device\":\"pi-1\"}},{\"exists\":"
+               "{\"field\":\"loc\"}}],\"minimum_should_match\":\"100%\"}}",
+               "a,c");
+    expect_ids("*",
+               "{\"bool\":{\"must\":[{\"exists\":{\"field\":\"load\"}},{\"exists\":"
+               "{\"field\":\"temp\"}}],\"filter\":[{\"term\":{\"device\":\"pi-1\"}},"
+               "{\"range\":{\"temp\":{\"gte\":20000}}}],\"must_not\":[{\"term\":{\"temp\":"
+               "45000}},{\"term\":{\"ok\":false}}]}}",
+               "a,f");
     expect_ids("*", "{\"bool\":{\"must\":[],\"filter\":[],\"must_not\":[]}}",
                "a,b,c,d,e,f,old1,old2");
     expect_ids("*", "{\"bool\":{}}", "a,b,c,d,e,f,old1,old2");
-    expect_ids("*", "{\"bool\":{\"must_not\":{\"bool\":{\"should\":[{\"term\":{\"device\":"
-                    "\"pi-1\"}},{\"term\":{\"device\":\"pi-2\"}}]}}}}", "d,old2");
-    expect_ids("*", "{\"constant_score\":{\"filter\":{\"term\":{\"device\":\"pi-3\"}},"
-                    "\"boost\":1.2}}", "d");
+    expect_ids("*",
+               "{\"bool\":{\"must_not\":{\"bool\":{\"should\":[{\"term\":{\"device\":"
+               "\"pi-1\"}},{\"term\":{\"device\":\"pi-2\"}}]}}}}",
+               "d,old2");
+    expect_ids("*",
+               "{\"constant_score\":{\"filter\":{\"term\":{\"device\":\"pi-3\"}},"
+               "\"boost\":1.2}}",
+               "d");
 }
 
 static void test_source_and_totals(void **state)
@@ -292,8 +324,9 @@ static void test_source_and_totals(void **state)
     json_decref(out);
     out = run("*", "{\"track_total_hits\":3,\"size\":1}", 0, 0);
     assert_int_equal(total(out), 3);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(
-                                              out, "hits"), "total"), "relation")), "gte");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(out, "hits"), "total"), "relation")),
+                        "gte");
     json_decref(out);
     out = run("*", "{\"size\":0}", 0, 0);
     assert_int_equal(total(out), 8);
@@ -468,12 +501,14 @@ static void test_bulk(void **state)
     json_decref(bulk("logs-1", "{\"index\":{}}\n", EF_EINVAL)); /* no source line */
     json_decref(bulk("logs-1", "\n\n", EF_EINVAL));             /* no requests */
     /* per-item validation */
-    out = bulk(NULL, "{\"index\":{}}\n{}\n{\"index\":{\"_index\":\"UPPER\"}}\n{}\n"
-                     "{\"index\":{\"_index\":\"ok\",\"_id\":\"\"}}\n{}\n", 0);
+    out = bulk(NULL,
+               "{\"index\":{}}\n{}\n{\"index\":{\"_index\":\"UPPER\"}}\n{}\n"
+               "{\"index\":{\"_index\":\"ok\",\"_id\":\"\"}}\n{}\n",
+               0);
     assert_int_equal(json_integer_value(json_object_get(item(out, 0, "index"), "status")), 400);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(item(out, 1, "index"),
-                                                                          "error"), "type")),
-                        "invalid_index_name_exception");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(item(out, 1, "index"), "error"), "type")),
+        "invalid_index_name_exception");
     assert_int_equal(json_integer_value(json_object_get(item(out, 2, "index"), "status")), 400);
     json_decref(out);
     char *report = NULL;
