@@ -159,7 +159,7 @@ for name in "edgeflow agent" "edgeflow agent --no-spool-fsync" "$ref"; do
 done
 if [ -n "$SUMMARY" ]; then
     for name in "edgeflow agent" "edgeflow agent --no-spool-fsync"; do
-        echo "agent CPU us/sample, $name vs bash loop|${CPU[$name]}|${CPU[$ref]}|$(calc '%.3f' "${CPU[$name]} / ${CPU[$ref]}")|lower is better"
-        echo "agent peak RSS MiB, $name vs bash loop|${RSS[$name]}|${RSS[$ref]}|$(calc '%.2f' "${RSS[$name]} / ${RSS[$ref]}")|lower is better"
+        echo "agent CPU us/sample, $name vs bash loop|${CPU[$name]}|${CPU[$ref]}|$(calc '%.3f' "${CPU[$name]} / ${CPU[$ref]}")|lower is better (bash/edgeflow $(calc '%.1f' "${CPU[$ref]} / ${CPU[$name]}")x)"
+        echo "agent peak RSS MiB, $name vs bash loop|${RSS[$name]}|${RSS[$ref]}|$(calc '%.2f' "${RSS[$name]} / ${RSS[$ref]}")|lower is better (bash/edgeflow $(calc '%.2f' "${RSS[$ref]} / ${RSS[$name]}")x)"
     done >>"$SUMMARY"
 fi

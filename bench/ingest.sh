@@ -113,27 +113,35 @@ CONSUMERS=(sub nodurable durable glue-batched)
 declare -A LABEL=([sub]="mosquitto_sub (limit)" [nodurable]="edgeflow --no-durable"
     [durable]="edgeflow --durable" [glue-batched]="python glue batched"
     [glue-per-message]="python glue per-message")
-declare -A RATES CPUS RSSS NOTE
+declare -A RATES CPUS RSSS BCPUS NOTE
 
 ingest_args() { # $1 = mode, $2 = round; the common options of every edgeflow ingest run
     printf '%s\n' ingest --mqtt "$URL" --client-id "bench-ingest-$1-$2" \
         --store "sqlite:$T/ingest-$1-$2.db" --log-level info
 }
 
-# record KEY RUNFILE COUNT ELAPSED: readings/s, µs CPU per reading, peak RSS (MiB) of one drain
+# The broker's CPU time (clock ticks) so far: its share during a drain tells whether the broker or
+# the consumer was the bottleneck (a single-threaded Mosquitto near 100% is the ceiling).
+broker_ticks() { awk '{ print $14 + $15 }' "/proc/$MOSQ_PID/stat"; }
+TICK=$(getconf CLK_TCK)
+
+# record KEY RUNFILE COUNT ELAPSED BROKER_TICKS: readings/s, µs CPU per reading, peak RSS (MiB)
+# of one drain, and the broker's CPU use (% of one core) meanwhile
 record() {
-    local key=$1 runf=$2 count=$3 elapsed=$4 user sys rss rate cpu
+    local key=$1 runf=$2 count=$3 elapsed=$4 bt=$5 user sys rss rate cpu bcpu
     user=$($BU field "$runf" user)
     sys=$($BU field "$runf" sys)
     rss=$($BU field "$runf" maxrss_kib)
     rate=$(calc '%.0f' "$count / $elapsed")
     cpu=$(calc '%.1f' "($user + $sys) * 1e6 / $count")
     rss=$(calc '%.1f' "$rss / 1024")
+    bcpu=$(calc '%.0f' "100 * $bt / $TICK / $elapsed")
     RATES[$key]+="$rate "
     CPUS[$key]+="$cpu "
     RSSS[$key]+="$rss "
-    log "$(printf '  %-24s %7d readings in %7.3f s = %7d/s  cpu %6.1f us/reading  rss %5.1f MiB' \
-        "${LABEL[$key]}" "$count" "$elapsed" "$rate" "$cpu" "$rss")"
+    BCPUS[$key]+="$bcpu "
+    log "$(printf '  %-24s %7d readings in %7.3f s = %7d/s  cpu %6.1f us/reading  rss %5.1f MiB  broker %3d%% cpu' \
+        "${LABEL[$key]}" "$count" "$elapsed" "$rate" "$cpu" "$rss" "$bcpu")"
 }
 
 create_sessions() { # $1 = round
@@ -174,21 +182,24 @@ queue_readings() { # $1 = round, $2 = sessions
 }
 
 drain_sub() { # $1 = round
+    local b0 bt got
+    b0=$(broker_ticks)
     $BU run -o "$T/run-sub-$1" --timeout "$TIMEOUT" -- \
         mosquitto_sub "${SUB_ARGS[@]}" -i "bench-sub-$1" -C "$N" -W "$TIMEOUT" >"$T/sub.out" || true
     broker_alive mosquitto_sub
-    local got
+    bt=$(($(broker_ticks) - b0))
     got=$(wc -l <"$T/sub.out")
     rm -f "$T/sub.out"
     [ "$got" -eq "$N" ] || { echo "ingest bench: mosquitto_sub got $got of $N readings" >&2; exit 1; }
-    record sub "$T/run-sub-$1" "$N" "$($BU field "$T/run-sub-$1" wall)"
+    record sub "$T/run-sub-$1" "$N" "$($BU field "$T/run-sub-$1" wall)" "$bt"
 }
 
 drain_edgeflow() { # $1 = nodurable|durable, $2 = round
-    local mode=$1 r=$2 flag=--no-durable mport pid res st=0 elapsed rows
+    local mode=$1 r=$2 flag=--no-durable mport pid res st=0 elapsed rows b0 bt
     [ "$mode" = durable ] && flag=--durable
     mport=$($BU free-port)
     mapfile -t args < <(ingest_args "$mode" "$r")
+    b0=$(broker_ticks)
     # started directly (not through a shell function) so that $! is the measuring process,
     # which forwards our SIGTERM to edgeflow
     EDGEFLOW_HOME=$T/home $PY "$HERE/benchutil.py" run -o "$T/run-$mode-$r" \
@@ -204,6 +215,7 @@ drain_edgeflow() { # $1 = nodurable|durable, $2 = round
         tail -20 "$T/ingest-$mode-$r.log" >&2
         exit 1
     fi
+    bt=$(($(broker_ticks) - b0))
     kill -TERM "$pid"
     wait "$pid" || st=$?
     unwatch "$pid"
@@ -212,13 +224,14 @@ drain_edgeflow() { # $1 = nodurable|durable, $2 = round
     elapsed=${elapsed%% *}
     rows=$($BU count "$T/ingest-$mode-$r.db" "SELECT count(*) FROM docs")
     [ "$rows" -eq "$N" ] || { echo "ingest bench: ${LABEL[$mode]} stored $rows rows, expected $N" >&2; exit 1; }
-    record "$mode" "$T/run-$mode-$r" "$N" "$elapsed"
+    record "$mode" "$T/run-$mode-$r" "$N" "$elapsed" "$bt"
     rm -f "$T/ingest-$mode-$r.db"*
 }
 
 drain_glue() { # $1 = batched|per-message, $2 = client id suffix
-    local mode=$1 id=bench-glue-$1$2 max=0 rows key=glue-$1
+    local mode=$1 id=bench-glue-$1$2 max=0 rows key=glue-$1 b0 bt
     [ "$mode" = per-message ] && max=$GLUE_SECONDS
+    b0=$(broker_ticks)
     $BU run -o "$T/run-$id" --timeout "$((TIMEOUT + 30))" -- \
         $PY "$HERE/glue_paho_sqlite.py" --port "$PORT" --client-id "$id" \
         --db "$T/$id.db" --mode "$mode" --count "$N" --max-seconds "$max" \
@@ -227,6 +240,7 @@ drain_glue() { # $1 = batched|per-message, $2 = client id suffix
         cat "$T/$id.err" >&2
         exit 1
     }
+    bt=$(($(broker_ticks) - b0))
     rows=$($BU count "$T/$id.db" "SELECT count(*) FROM readings")
     if [ "$rows" -lt "$N" ]; then
         if [ "$mode" = batched ]; then
@@ -235,7 +249,7 @@ drain_glue() { # $1 = batched|per-message, $2 = client id suffix
         fi
         NOTE[$key]="measured on the first $rows readings (${GLUE_SECONDS}s)"
     fi
-    record "$key" "$T/run-$id" "$rows" "$($BU field "$T/run-$id" wall)"
+    record "$key" "$T/run-$id" "$rows" "$($BU field "$T/run-$id" wall)" "$bt"
     rm -f "$T/$id.db"*
 }
 
@@ -265,12 +279,15 @@ for key in "${!RATES[@]}"; do RATE[$key]=$(median <<<"${RATES[$key]}"); done
 ratio() { calc '%.2f' "$1 / $2"; }
 echo
 echo "ingest throughput, MQTT QoS 1 -> committed rows ($N readings, $DEVICES devices, $ROUNDS rounds, $(nproc) cores)"
-printf '  %-26s %12s %14s %10s   %s\n' consumer "readings/s" "CPU us/reading" "peak RSS" "rounds (readings/s)"
+printf '  %-26s %11s %15s %10s %11s   %s\n' consumer "readings/s" "CPU us/reading" "peak RSS" \
+    "broker CPU" "rounds (readings/s)"
 for key in sub nodurable durable glue-batched glue-per-message; do
-    printf '  %-26s %12.0f %14s %6s MiB   %s %s\n' "${LABEL[$key]}" "${RATE[$key]}" \
-        "$(median <<<"${CPUS[$key]}")" "$(maximum <<<"${RSSS[$key]}")" "${RATES[$key]}" "${NOTE[$key]:-}"
+    printf '  %-26s %11.0f %15s %6s MiB %10s%%   %s %s\n' "${LABEL[$key]}" "${RATE[$key]}" \
+        "$(median <<<"${CPUS[$key]}")" "$(maximum <<<"${RSSS[$key]}")" \
+        "$(median <<<"${BCPUS[$key]}")" "${RATES[$key]}" "${NOTE[$key]:-}"
 done
-echo "  (median of the rounds; peak RSS is the largest of the rounds)"
+echo "  (medians of the rounds; peak RSS is the largest of the rounds; broker CPU is Mosquitto's"
+echo "   use of one core while that consumer drained: near 100% the broker is the ceiling)"
 echo "  ratios (target: >= 0.7x the limit, >= 10x the Python glue):"
 for e in nodurable durable; do
     printf '    %-22s %6sx limit   %7sx glue batched   %8sx glue per-message\n' "${LABEL[$e]}" \

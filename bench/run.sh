@@ -38,9 +38,9 @@ done
 
 echo
 echo "== summary ($((SECONDS - start)) s) =="
-printf '%-62s %12s %12s %8s  %s\n' metric edgeflow reference ratio note
+printf '%-68s %10s %10s %8s  %s\n' metric edgeflow reference ratio note
 while IFS='|' read -r metric ef ref ratio note; do
-    printf '%-62s %12s %12s %7sx  %s\n' "$metric" "$ef" "$ref" "$ratio" "$note"
+    printf '%-68s %10s %10s %7sx  %s\n' "$metric" "$ef" "$ref" "$ratio" "$note"
 done <"$SUMMARY"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "bench/run.sh: failed to run: ${failed[*]}" >&2

@@ -12,7 +12,7 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 export EDGEFLOW_HOME
-EDGEFLOW_HOME=$(mktemp -d /tmp/edgeflow-demo.XXXXXX)
+EDGEFLOW_HOME=$(mktemp -d "${TMPDIR:-/tmp}/edgeflow-demo.XXXXXX")
 LOGS=$EDGEFLOW_HOME/logs
 mkdir -p "$LOGS" "$EDGEFLOW_HOME/mosquitto"
 MQTT_PORT=$(free_port)
