@@ -108,7 +108,7 @@ int ef_cmd_export(int argc, char **argv)
     char store[2048], target[2048], err[1024];
     const char *home = ef_config_home();
     if (!o_store) {
-        snprintf(store, sizeof store, "sqlite:%s/series.db", home);
+        ef_config_default_store(store, sizeof store, 0);
         o_store = store;
     }
     if (!o_target) {

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include "base/err.h"
-#include "base/fs.h"
 #include "base/log.h"
 #include "base/sig.h"
 #include "cli/commands.h"
@@ -193,12 +192,7 @@ int ef_cmd_ingest(int argc, char **argv)
         o_client_id = client_id;
     }
     if (!o_store) {
-        if (ef_fs_mkdir_p(ef_config_home()) != EF_OK) {
-            fprintf(stderr, "edgeflow ingest: cannot create the data dir %s (set EDGEFLOW_HOME)\n",
-                    ef_config_home());
-            goto out;
-        }
-        snprintf(store, sizeof store, "sqlite:%s/series.db", ef_config_home());
+        if (ef_config_default_store(store, sizeof store, 1) != EF_OK) goto out;
         o_store = store;
     }
     io.store_uri = o_store;

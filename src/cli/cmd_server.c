@@ -7,7 +7,6 @@
 
 #include "base/clock.h"
 #include "base/err.h"
-#include "base/fs.h"
 #include "base/log.h"
 #include "base/sig.h"
 #include "cli/commands.h"
@@ -94,12 +93,7 @@ int ef_cmd_server(int argc, char **argv)
         return 2;
     }
     if (!o_store) {
-        const char *home = ef_config_home();
-        if (ef_fs_mkdir_p(home)) {
-            EF_ERROR("cannot create the data directory %s", home);
-            return 1;
-        }
-        snprintf(uri, sizeof uri, "sqlite:%s/series.db", home);
+        if (ef_config_default_store(uri, sizeof uri, 1) != EF_OK) return 1;
         o_store = uri;
     }
     ef_sig_install();

@@ -3,6 +3,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/version.h"
 
@@ -20,6 +21,17 @@ const char *ef_config_home(void)
 {
     const char *h = getenv("EDGEFLOW_HOME");
     return h && *h ? h : "edgeflow-data";
+}
+
+int ef_config_default_store(char *out, size_t n, int create)
+{
+    const char *home = ef_config_home();
+    if (create && ef_fs_mkdir_p(home) != EF_OK) {
+        EF_ERROR("cannot create the data dir %s: %s (set EDGEFLOW_HOME)", home, strerror(errno));
+        return EF_EIO;
+    }
+    snprintf(out, n, "sqlite:%s/series.db", home);
+    return EF_OK;
 }
 
 void ef_config_release(void)

@@ -57,6 +57,11 @@ void ef_config_print_help(const ef_command *cmd);
 /* The data directory: $EDGEFLOW_HOME, else "./edgeflow-data" (ARCHITECTURE.md §4). */
 const char *ef_config_home(void);
 
+/* Formats the default store URI, "sqlite:$EDGEFLOW_HOME/series.db". create: make the data dir
+ * first (writers do; readers should fail on a missing store). Returns 0 or EF_EIO with a log
+ * line naming the folder. */
+int ef_config_default_store(char *out, size_t n, int create);
+
 /* Frees every string the parser allocated. Safe to call more than once. */
 void ef_config_release(void);
 

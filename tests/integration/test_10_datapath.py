@@ -5,7 +5,7 @@ import signal
 import subprocess
 import time
 
-from conftest import Mosquitto, free_port, wait_for
+from conftest import Mosquitto, free_port, http_json, wait_for
 from datapath import (assert_complete, dead_letters, gapless_rows, rows, spool_pending,
                       start_agent, start_ingest, store_path, wait_rows)
 
@@ -154,3 +154,37 @@ def test_agent_help_and_errors(ws):
     assert r.returncode == 2 and "--index" in r.stderr
     r = ws.run("--version")
     assert r.returncode == 0 and r.stdout.startswith("edgeflow ")
+
+
+def test_ingest_metrics_and_health(ws, mosquitto):
+    port = free_port()
+    ingest = start_ingest(ws, mosquitto, "--metrics-port", port)
+    agent = start_agent(ws, mosquitto.url(), "lab-m1", "20ms", "--count", "25")
+    assert agent.wait(60) == 0
+    subprocess.run(["mosquitto_pub", "-p", str(mosquitto.port), "-q", "1", "-t", "sensor/x",
+                    "-m", "not json"], check=True)
+    db = store_path(ws)
+    wait_rows(db, 25)
+
+    def metric(text, name):
+        m = re.search(rf"^{name} (\S+)$", text, re.M)
+        return float(m.group(1)) if m else None
+
+    def scrape():
+        status, text = http_json("GET", f"http://127.0.0.1:{port}/metrics")
+        return text if status == 200 and metric(text, "edgeflow_ingest_dead_letters_total") else None
+
+    text = wait_for(scrape, 20, what="metrics with the dead letter")
+    assert metric(text, "edgeflow_ingest_received_total") == 26
+    assert metric(text, "edgeflow_ingest_committed_total") == 25
+    assert metric(text, "edgeflow_ingest_dead_letters_total") == 1
+    assert metric(text, "edgeflow_ingest_duplicates_total") == 0
+    assert metric(text, "edgeflow_ingest_broker_connected") == 1
+    assert metric(text, "edgeflow_ingest_batch_latency_seconds_count") >= 1
+    assert "# TYPE edgeflow_ingest_commit_seconds histogram" in text
+    status, body = http_json("GET", f"http://127.0.0.1:{port}/health")
+    assert status == 200 and body["status"] == "ok"
+    mosquitto.stop()
+    wait_for(lambda: http_json("GET", f"http://127.0.0.1:{port}/health")[0] == 503, 20,
+             what="health 503 while the broker is down")
+    assert ingest.stop() == 0
