@@ -206,7 +206,7 @@ drain_edgeflow() { # $1 = nodurable|durable, $2 = round
         --timeout "$((TIMEOUT + 30))" --t0-file "$T/t0-$mode-$r" -- \
         "$EDGEFLOW_BIN" "${args[@]}" "$flag" --metrics-port "$mport" >"$T/ingest-$mode-$r.log" 2>&1 &
     pid=$!
-    PIDS+=($pid)
+    PIDS+=("$pid")
     if ! res=$($BU wait-metric --url "http://127.0.0.1:$mport/metrics" \
         --name edgeflow_ingest_committed_total --count "$N" --t0-file "$T/t0-$mode-$r" \
         --timeout "$TIMEOUT"); then

@@ -11,11 +11,11 @@ PACKAGES=(
   libjansson-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libyaml-dev
   libpq-dev libcmocka-dev zlib1g-dev
   # runtime peers for the demo and tests
-  mosquitto mosquitto-clients postgresql sqlite3 curl ca-certificates
+  mosquitto mosquitto-clients postgresql sqlite3 curl ca-certificates rabbitmq-server
   # integration tests and benchmarks
   python3 python3-pytest python3-requests python3-boto3 python3-paho-mqtt python3-yaml
   python3-pandas
-  wrk nodejs
+  wrk time nodejs
 )
 
 missing=()

@@ -233,6 +233,9 @@ static void close_conn(ef_mqtt *m, int reason)
 {
     int64_t now = ef_mono_ms();
     int was_up = m->state == MQTT__ST_UP;
+    /* A broker that does not speak MQTT 5 (e.g. RabbitMQ before 3.13) closes the connection on
+     * our CONNECT instead of answering "unacceptable protocol version": say what to try. */
+    int hint_v5 = m->state == MQTT__ST_CONNACK && m->o.protocol == 5 && reason == EF_ECLOSED;
     int err = m->net.err;
     mqtt__net_close(&m->net);
     m->state = MQTT__ST_IDLE;
@@ -258,10 +261,11 @@ static void close_conn(ef_mqtt *m, int reason)
         EF_INFO("mqtt: disconnected from %s:%u", m->s_host, (unsigned)m->o.port);
     } else {
         schedule_retry(m, now);
-        EF_WARN("mqtt: %s %s:%u %s (%s); reconnecting in %lld ms",
+        EF_WARN("mqtt: %s %s:%u %s (%s%s); reconnecting in %lld ms",
                 was_up ? "connection to" : "connecting to", m->s_host, (unsigned)m->o.port,
                 was_up ? "lost" : "failed",
                 reason == EF_EIO && err ? strerror(err) : ef_strerror(reason),
+                hint_v5 ? "; the broker may not support MQTT 5: try --mqtt-version 4" : "",
                 (long long)(m->next_retry - now));
     }
     if (was_up && m->cb.on_disconnect) m->cb.on_disconnect(m->ctx, reason);
