@@ -9,7 +9,7 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libjansson-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libyaml-dev
-  libpq-dev libcmocka-dev zlib1g-dev
+  libpq-dev libcmocka-dev zlib1g-dev libsodium-dev
   # runtime peers for the demo and tests
   mosquitto mosquitto-clients postgresql sqlite3 curl ca-certificates rabbitmq-server
   # integration tests and benchmarks
@@ -36,7 +36,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm test tools (s3rver), pinned by the lock file.
+# npm test tools (s3rver, the mlflow client), pinned by the lock file.
 if [ -f tests/package.json ]; then
   if [ ! -d tests/node_modules ] || [ tests/package-lock.json -nt tests/node_modules ]; then
     echo "install-deps: npm ci in tests/"

@@ -6,6 +6,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/sig.h"
+#include "json/json.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -57,10 +58,11 @@ static int sample(agent *a, ef_sensors *sensors)
     ef_sensors_read(sensors, obj, now);
     json_object_set_new(obj, "seq", json_integer((json_int_t)seq));
     json_object_set_new(obj, "ts", json_integer(now));
-    char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    size_t len = 0;
+    char *text = ef_json_dumps(obj, &len); /* reals as "0.95", not 17 digits */
     json_decref(obj);
     if (!text) return EF_ENOMEM;
-    int rc = ef_spool_append(a->spool, seq, text, strlen(text));
+    int rc = ef_spool_append(a->spool, seq, text, len);
     EF_DEBUG("sampled seq %" PRIu64 ": %s", seq, text);
     free(text);
     return rc;

@@ -1,18 +1,23 @@
 /* cmd_server.c - `edgeflow server`: opens the store and serves its query API (the
- * Elasticsearch subset and /api/v1) plus /health and /metrics on one HTTP server, until
- * SIGTERM/SIGINT. */
+ * Elasticsearch subset and /api/v1), the MLflow-compatible tracking server and model registry
+ * (/api/2.0/mlflow/..., /ajax-api/2.0/..., /api/2.0/mlflow-artifacts/...), /health, /version
+ * and /metrics on one HTTP server, until SIGTERM/SIGINT. Optional HTTP basic / bearer auth. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/sig.h"
 #include "cli/commands.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
 #include "store/store.h"
+#include "tracking/auth.h"
+#include "tracking/tracking.h"
 
 static const char *o_listen = "127.0.0.1";
 static int64_t o_port = 8080;
@@ -22,6 +27,10 @@ static int64_t o_max_body = 16 << 20;
 static int o_durable;
 static const char *o_tls_cert, *o_tls_key;
 static int o_access_log;
+static const char *o_backend_uri, *o_artifacts_dest, *o_default_root;
+static int o_no_tracking;
+static const char *o_auth_users, *o_auth_tokens;
+static int o_auth_protect_health, o_hash_password;
 
 static const ef_opt opts[] = {
     {"listen", EF_OPT_STR, &o_listen, "ADDR", "address to listen on (default 127.0.0.1)"},
@@ -37,22 +46,47 @@ static const ef_opt opts[] = {
     {"tls-cert", EF_OPT_STR, &o_tls_cert, "FILE", "serve HTTPS with this certificate (PEM)"},
     {"tls-key", EF_OPT_STR, &o_tls_key, "FILE", "private key of --tls-cert (PEM)"},
     {"access-log", EF_OPT_BOOL, &o_access_log, NULL, "log one line per request"},
+    {"backend-store-uri", EF_OPT_STR, &o_backend_uri, "URI",
+     "tracking + registry database: sqlite:PATH (default sqlite:$EDGEFLOW_HOME/tracking.db) or "
+     "postgresql://... (also MLFLOW_BACKEND_STORE_URI)"},
+    {"artifacts-destination", EF_OPT_STR, &o_artifacts_dest, "URI",
+     "where proxied artifacts are stored: a folder, file:///dir or s3://bucket/prefix (default "
+     "$EDGEFLOW_HOME/artifacts; also MLFLOW_ARTIFACTS_DESTINATION)"},
+    {"default-artifact-root", EF_OPT_STR, &o_default_root, "URI",
+     "artifact location of new experiments (default mlflow-artifacts:/, i.e. proxied through "
+     "this server; also MLFLOW_DEFAULT_ARTIFACT_ROOT)"},
+    {"no-tracking", EF_OPT_BOOL, &o_no_tracking, NULL,
+     "serve only the store API (no MLflow tracking server)"},
+    {"auth-users", EF_OPT_STR, &o_auth_users, "FILE",
+     "require HTTP basic auth: one user:$argon2id$... line per user (see --hash-password)"},
+    {"auth-tokens", EF_OPT_STR, &o_auth_tokens, "FILE",
+     "accept bearer tokens listed in FILE (one per line)"},
+    {"auth-protect-health", EF_OPT_BOOL, &o_auth_protect_health, NULL,
+     "with auth, also protect /health, /version and /metrics"},
+    {"hash-password", EF_OPT_BOOL, &o_hash_password, NULL,
+     "read a password from stdin, print its argon2id hash for --auth-users, exit"},
     {0},
 };
 
 const ef_command ef_cmd_server_spec = {
     "server",
-    "serve the store's query API (Elasticsearch subset, /api/v1/series), /health and /metrics",
-    "edgeflow server [--listen ADDR] [--port 8080] [--store URI] [options]",
-    "Endpoints: GET /api/v1/indices, GET /api/v1/series?index=&device=&from=&to=&format=json|csv,\n"
+    "tracking server + model registry (MLflow REST API) and the store's query API",
+    "edgeflow server [--listen ADDR] [--port 8080] [--store URI] [--backend-store-uri URI]\n"
+    "                [--artifacts-destination URI] [options]",
+    "MLflow 2.x REST API (clients use MLFLOW_TRACKING_URI=http://HOST:PORT): /api/2.0/mlflow/...\n"
+    "experiments, runs, metrics, model registry; /api/2.0/mlflow-artifacts/artifacts/... proxied\n"
+    "artifacts; the same under /ajax-api/2.0/; GET /version.\n"
+    "Store: GET /api/v1/indices, GET /api/v1/series?index=&device=&from=&to=&format=json|csv,\n"
     "POST /_bulk and /{index}/_bulk, GET|POST /{index}/_search and /{index}/_count (index\n"
-    "patterns like sensor-*), GET /health, GET /metrics. SIGTERM/SIGINT: finish in-flight\n"
+    "patterns like sensor-*). Also GET /health, GET /metrics. SIGTERM/SIGINT: finish in-flight\n"
     "requests, exit 0.",
     opts,
 };
 
 typedef struct server_ctx {
     ef_store *store;
+    ef_tracking *tracking;
+    ef_tracking_auth *auth;
     ef_metrics *metrics;
     ef_gauge *docs, *dead;
 } server_ctx;
@@ -74,6 +108,78 @@ static void h_metrics(ef_http_req *r, void *ctx)
     ef_http_metrics_handler(r, c->metrics);
 }
 
+/* --hash-password: one line from stdin -> its hash on stdout. */
+static int hash_password(void)
+{
+    char line[1024];
+    if (!fgets(line, sizeof line, stdin)) {
+        fprintf(stderr, "edgeflow server: --hash-password reads the password from stdin\n");
+        return 2;
+    }
+    line[strcspn(line, "\r\n")] = '\0';
+    if (!line[0]) {
+        fprintf(stderr, "edgeflow server: empty password\n");
+        return 2;
+    }
+    char hash[EF_TRACKING_AUTH_HASH_BYTES];
+    int rc = ef_tracking_auth_hash(line, hash);
+    memset(line, 0, sizeof line);
+    if (rc != EF_OK) {
+        fprintf(stderr, "edgeflow server: cannot hash: %s\n", ef_strerror(rc));
+        return 1;
+    }
+    printf("%s\n", hash);
+    return 0;
+}
+
+/* Flag, else MLflow's environment variable, else the default. */
+static const char *flag_env(const char *flag, const char *env, const char *def)
+{
+    if (flag && *flag) return flag;
+    const char *v = getenv(env);
+    return v && *v ? v : def;
+}
+
+/* Opens the tracking server with its defaults under $EDGEFLOW_HOME. */
+static int open_tracking(server_ctx *c, int durable, char **err)
+{
+    const char *home = ef_config_home();
+    char uri[4200], dest[4200];
+    const char *backend = flag_env(o_backend_uri, "MLFLOW_BACKEND_STORE_URI", NULL);
+    const char *artifacts = flag_env(o_artifacts_dest, "MLFLOW_ARTIFACTS_DESTINATION", NULL);
+    if (!backend || !artifacts) {
+        if (ef_fs_mkdir_p(home) != EF_OK) {
+            EF_ERROR("cannot create the data dir %s: %s (set EDGEFLOW_HOME)", home,
+                     strerror(errno));
+            return EF_EIO;
+        }
+    }
+    if (!backend) {
+        snprintf(uri, sizeof uri, "sqlite:%s/tracking.db", home);
+        backend = uri;
+    }
+    if (!artifacts) {
+        snprintf(dest, sizeof dest, "%s/artifacts", home);
+        artifacts = dest;
+    }
+    ef_tracking_options to = {
+        .backend_uri = backend,
+        .artifacts_destination = artifacts,
+        .default_artifact_root =
+            flag_env(o_default_root, "MLFLOW_DEFAULT_ARTIFACT_ROOT", "mlflow-artifacts:/"),
+        .durable = durable,
+    };
+    int rc = ef_tracking_open(&to, &c->tracking, err);
+    if (rc != EF_OK) {
+        EF_ERROR("cannot open the tracking server (%s): %s", backend,
+                 *err ? *err : ef_strerror(rc));
+        return rc;
+    }
+    EF_INFO("tracking: backend %s, artifacts %s, default artifact root %s", backend, artifacts,
+            to.default_artifact_root);
+    return EF_OK;
+}
+
 int ef_cmd_server(int argc, char **argv)
 {
     int exit_code = 1;
@@ -84,6 +190,7 @@ int ef_cmd_server(int argc, char **argv)
     int rc = ef_config_parse(&ef_cmd_server_spec, argc, argv, NULL);
     if (rc != EF_CONFIG_RUN) return rc == EF_CONFIG_EXIT_OK ? 0 : 2;
     ef_log_set_tag("server");
+    if (o_hash_password) return hash_password();
     if (o_port < 0 || o_port > 65535 || o_threads < 0 || o_threads > 1024 || o_max_body <= 0) {
         fprintf(stderr, "edgeflow server: --port, --threads or --max-body out of range\n");
         return 2;
@@ -108,6 +215,16 @@ int ef_cmd_server(int argc, char **argv)
     c.dead = ef_metrics_gauge(c.metrics, "edgeflow_store_dead_letters", "dead letters in the store",
                               NULL);
     if (!c.docs || !c.dead) goto out;
+    if (!o_no_tracking && open_tracking(&c, o_durable, &err) != EF_OK) goto out;
+    static const char *const exempt[] = {"/health", "/version", "/metrics", NULL};
+    if (o_auth_users || o_auth_tokens) {
+        free(err);
+        err = NULL;
+        if ((rc = ef_tracking_auth_open(o_auth_users, o_auth_tokens, &c.auth, &err))) {
+            EF_ERROR("cannot load the auth files: %s", err ? err : ef_strerror(rc));
+            goto out;
+        }
+    }
     ef_http_config hc = {
         .bind = o_listen,
         .port = (uint16_t)o_port,
@@ -118,17 +235,22 @@ int ef_cmd_server(int argc, char **argv)
         .access_log = o_access_log,
         .metrics = c.metrics,
         .name = "server",
+        .authorize = c.auth ? ef_tracking_auth_authorize : NULL,
+        .authorize_ctx = c.auth,
+        .auth_exempt = o_auth_protect_health ? NULL : exempt,
     };
     if (!(http = ef_http_server_new(&hc))) goto out;
     if (ef_http_route(http, "GET", "/health", h_health, &c) ||
         ef_http_route(http, "GET", "/metrics", h_metrics, &c) ||
-        ef_store_api_register(http, c.store)) {
+        ef_store_api_register(http, c.store) ||
+        (c.tracking && ef_tracking_register(http, c.tracking))) {
         EF_ERROR("cannot register the HTTP routes");
         goto out;
     }
     if (ef_http_server_start(http)) goto out;
-    EF_INFO("edgeflow server listening on %s://%s:%u (store %s)", o_tls_cert ? "https" : "http",
-            o_listen, (unsigned)ef_http_server_port(http), o_store);
+    EF_INFO("edgeflow server listening on %s://%s:%u (store %s%s%s)", o_tls_cert ? "https" : "http",
+            o_listen, (unsigned)ef_http_server_port(http), o_store,
+            c.tracking ? ", MLflow tracking" : "", c.auth ? ", auth on" : "");
     while (!ef_sig_stop_requested())
         ef_sleep_ms(100);
     EF_INFO("stopping");
@@ -136,6 +258,8 @@ int ef_cmd_server(int argc, char **argv)
     exit_code = 0;
 out:
     ef_http_server_free(http);
+    ef_tracking_free(c.tracking);
+    ef_tracking_auth_free(c.auth);
     ef_metrics_free(c.metrics);
     ef_store_free(c.store);
     free(err);

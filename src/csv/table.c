@@ -13,6 +13,7 @@
  *              array (pandas' object dtype: str() per cell)  -> ints "42", reals repr,
  *              True/False, strings as is, nested as their Python repr;
  *     missing keys and JSON null are empty cells in every kind.
+ *   - reals print as Python's repr (ef_json_format_double, shared with the JSON writer);
  *   - fields are quoted RFC 4180 style (csv.QUOTE_MINIMAL) when they hold , " LF or CR; lines end
  *     with "\n".
  *
@@ -25,14 +26,13 @@
  */
 #include "csv/table.h"
 
-#include <float.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
+#include "json/json.h"
 
 enum { KIND_INT = 0, KIND_FLOAT, KIND_OBJECT };
 
@@ -192,160 +192,6 @@ int ef_csv_table_add_text(ef_csv_table *t, const char *text, size_t len)
     return rc;
 }
 
-/* ---- Python float repr ------------------------------------------------------------------ */
-
-/* Decimal digits of v (> 0, finite) with p significant digits: digits[] (no dot), exponent e
- * such that v ~= d.ddd * 10^e. Returns the digit count after trimming trailing zeros. */
-static int sci_digits(double v, int p, char *digits, int *e)
-{
-    char tmp[40];
-    snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
-    int n = 0;
-    const char *s = tmp;
-    for (; *s && *s != 'e'; s++)
-        if (*s >= '0' && *s <= '9') digits[n++] = *s;
-    *e = *s == 'e' ? atoi(s + 1) : 0;
-    while (n > 1 && digits[n - 1] == '0')
-        n--;
-    digits[n] = '\0';
-    return n;
-}
-
-static double digits_value(const char *digits, int n, int e)
-{
-    char tmp[48];
-    snprintf(tmp, sizeof tmp, "%c.%.*se%d", digits[0], n - 1, digits + 1, e);
-    return strtod(tmp, NULL);
-}
-
-/* Moves the n-digit string (d.ddd * 10^e) one unit in the last place up (delta +1) or down
- * (-1), carrying across decades; returns the digit count after trimming trailing zeros. */
-static int bump_digits(char *digits, int n, int delta, int *e)
-{
-    int i = n - 1;
-    if (delta > 0) {
-        while (i >= 0 && digits[i] == '9')
-            digits[i--] = '0';
-        if (i < 0) {
-            digits[0] = '1'; /* 9.99 -> 1.00 one decade up */
-            (*e)++;
-        } else {
-            digits[i]++;
-        }
-    } else {
-        while (i >= 0 && digits[i] == '0')
-            digits[i--] = '9';
-        if (i < 0) return 0;
-        digits[i]--;
-        if (digits[0] == '0') { /* 1.00 -> 9.99 one decade down */
-            memset(digits, '9', (size_t)n);
-            (*e)--;
-        }
-    }
-    while (n > 1 && digits[n - 1] == '0')
-        n--;
-    digits[n] = '\0';
-    return n;
-}
-
-/* Shortest digit string that strtod()s back to v (v > 0, finite); among equally short ones the
- * closest to v (what Python's repr, i.e. David Gay's mode 0, returns). */
-static int shortest_digits(double v, char *digits, int *e)
-{
-    int n;
-    if (v < DBL_MIN) {
-        /* Subnormals carry fewer than DBL_DIG digits: search upwards. Their spacing is uniform,
-         * so the correctly rounded candidate is the right one at each length. */
-        for (int p = 1; p < 17; p++) {
-            n = sci_digits(v, p, digits, e);
-            if (digits_value(digits, n, *e) == v) return n;
-        }
-        return sci_digits(v, 17, digits, e);
-    }
-    /* Normal doubles: any decimal of <= DBL_DIG (15) digits survives decimal -> double ->
-     * decimal, so when a string of <= 15 digits round-trips, %.15e trimmed is that string. */
-    n = sci_digits(v, 15, digits, e);
-    if (digits_value(digits, n, *e) == v) return n;
-    n = sci_digits(v, 16, digits, e);
-    if (digits_value(digits, n, *e) == v) return n;
-    /* The correctly rounded 16-digit string misses (near a power of two the rounding interval is
-     * lopsided); a neighbour in the last place may still round-trip. */
-    char alt[40];
-    int ae;
-    char padded[40];
-    memset(padded, '0', 16);
-    memcpy(padded, digits, (size_t)n);
-    padded[16] = '\0';
-    for (int delta = 1; delta >= -1; delta -= 2) {
-        memcpy(alt, padded, 17);
-        ae = *e;
-        int an = bump_digits(alt, 16, delta, &ae);
-        if (an > 0 && digits_value(alt, an, ae) == v) {
-            memcpy(digits, alt, (size_t)an + 1);
-            *e = ae;
-            return an;
-        }
-    }
-    return sci_digits(v, 17, digits, e);
-}
-
-int ef_csv_format_float(double v, char *out, size_t outlen)
-{
-    char buf[64];
-    size_t k = 0;
-    if (isnan(v)) {
-        strcpy(buf, "nan");
-        k = 3;
-        goto out;
-    }
-    if (signbit(v)) buf[k++] = '-';
-    v = fabs(v);
-    if (isinf(v)) {
-        memcpy(buf + k, "inf", 4);
-        k += 3;
-        goto out;
-    }
-    if (v == 0) {
-        memcpy(buf + k, "0.0", 4);
-        k += 3;
-        goto out;
-    }
-    char digits[40];
-    int e;
-    int n = shortest_digits(v, digits, &e);
-    if (e < -4 || e >= 16) {
-        buf[k++] = digits[0];
-        if (n > 1) {
-            buf[k++] = '.';
-            memcpy(buf + k, digits + 1, (size_t)n - 1);
-            k += (size_t)n - 1;
-        }
-        k += (size_t)snprintf(buf + k, sizeof buf - k, "e%c%02d", e < 0 ? '-' : '+', abs(e));
-    } else if (e >= 0) {
-        for (int i = 0; i <= e; i++)
-            buf[k++] = i < n ? digits[i] : '0';
-        buf[k++] = '.';
-        if (n > e + 1) {
-            memcpy(buf + k, digits + e + 1, (size_t)(n - e - 1));
-            k += (size_t)(n - e - 1);
-        } else {
-            buf[k++] = '0';
-        }
-    } else {
-        buf[k++] = '0';
-        buf[k++] = '.';
-        for (int i = 0; i < -e - 1; i++)
-            buf[k++] = '0';
-        memcpy(buf + k, digits, (size_t)n);
-        k += (size_t)n;
-    }
-    buf[k] = '\0';
-out:
-    if (k + 1 > outlen) return EF_ETOOBIG;
-    memcpy(out, buf, k + 1);
-    return (int)k;
-}
-
 /* ---- Python repr of nested values ------------------------------------------------------- */
 
 /* Approximation of "not str.isprintable()" for a code point (see the file comment). */
@@ -436,7 +282,7 @@ static int py_str(ef_buf *b, const json_t *v, int nested, int depth)
     case JSON_INTEGER:
         return ef_buf_appendf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     case JSON_REAL:
-        ef_csv_format_float(json_real_value(v), num, sizeof num);
+        ef_json_format_double(json_real_value(v), num, sizeof num);
         return ef_buf_appends(b, num);
     case JSON_STRING:
         if (nested) return py_repr_str(b, json_string_value(v), json_string_length(v));
@@ -485,12 +331,12 @@ static int render_cell(ef_buf *out, ef_buf *tmp, int kind, const json_t *v)
     switch (json_typeof(v)) {
     case JSON_INTEGER:
         if (kind == KIND_FLOAT) {
-            ef_csv_format_float((double)json_integer_value(v), num, sizeof num);
+            ef_json_format_double((double)json_integer_value(v), num, sizeof num);
             return ef_buf_appends(out, num);
         }
         return ef_buf_appendf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     case JSON_REAL:
-        ef_csv_format_float(json_real_value(v), num, sizeof num);
+        ef_json_format_double(json_real_value(v), num, sizeof num);
         return ef_buf_appends(out, num);
     case JSON_TRUE:
         return ef_buf_appends(out, "True");

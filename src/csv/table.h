@@ -4,8 +4,8 @@
  * column is "idx" (0, 1, 2, ...). Cells follow pandas' formatting: missing -> empty; strings as
  * is (RFC 4180 quoting when needed); booleans True/False; integers as integers unless the column
  * also holds floats or has missing values (then pandas' float64 repr, e.g. "23.0"); floats in
- * Python repr (shortest round-trip, "1e-05", "1e+16"); nested objects/arrays as their Python repr.
- * Line terminator "\n".
+ * Python repr (shortest round-trip, "1e-05", "1e+16": ef_json_format_double() in json/json.h);
+ * nested objects/arrays as their Python repr. Line terminator "\n".
  */
 #ifndef EF_CSV_TABLE_H
 #define EF_CSV_TABLE_H
@@ -27,10 +27,5 @@ size_t ef_csv_table_rows(const ef_csv_table *t);
 /* Appends the whole CSV (header + rows) to out. With zero rows: pandas writes "idx\n"... we write
  * just the header line "idx\n". Returns 0 or EF_ENOMEM. */
 int ef_csv_table_render(const ef_csv_table *t, ef_buf *out);
-
-/* Formats v like Python's repr(float): shortest round-trip digits, "0.1", "23.0", "1e-05",
- * "1e+16", "-0.0", "nan", "inf". Writes a NUL-terminated string to out (32 bytes always suffice)
- * and returns its length, or EF_ETOOBIG when outlen is too small. */
-int ef_csv_format_float(double v, char *out, size_t outlen);
 
 #endif

@@ -103,6 +103,9 @@ struct ef_http_server {
     ef_buf tls_cert, tls_key;
     int tls;
     ef_metrics *metrics;
+    int (*authorize)(void *ctx, ef_http_req *r);
+    void *authorize_ctx;
+    char **auth_exempt; /* NULL-terminated copies */
     http__stats *unmatched;
     http__router router;
     struct MHD_Daemon *daemon;

@@ -7,6 +7,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "json/json.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -79,6 +80,19 @@ static void reply_route_error(ef_http_req *r)
     }
 }
 
+/* Runs the server's authorize hook unless the path is exempt; 0 when the request was refused
+ * (and answered). Called once the body is in, so a refused client still reads its reply. */
+static int authorized(ef_http_req *r)
+{
+    ef_http_server *s = r->srv;
+    if (!s->authorize) return 1;
+    for (char **p = s->auth_exempt; p && *p; p++)
+        if (strcmp(*p, r->path) == 0) return 1;
+    if (s->authorize(s->authorize_ctx, r) == 0) return 1;
+    if (!r->replied) ef_http_reply_error(r, 401, "unauthenticated");
+    return 0;
+}
+
 enum MHD_Result http__on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                 const char *method, const char *version, const char *upload_data,
                                 size_t *upload_data_size, void **con_cls)
@@ -141,6 +155,7 @@ enum MHD_Result http__on_access(void *cls, struct MHD_Connection *conn, const ch
     }
     if (r->replied) return MHD_YES;
     http__set_phase(r->crec, HTTP__PH_HANDLE);
+    if (!r->too_big && !authorized(r)) return MHD_YES;
     if (r->too_big || !r->match.route) {
         reply_route_error(r);
         return MHD_YES;
@@ -211,6 +226,29 @@ const char *ef_http_req_param(const ef_http_req *r, const char *name)
 const char *ef_http_req_query(const ef_http_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+typedef struct query_walk {
+    int (*cb)(void *ctx, const char *key, const char *value);
+    void *ctx;
+    int rc;
+} query_walk;
+
+static enum MHD_Result query_visit(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    query_walk *w = cls;
+    (void)kind;
+    w->rc = w->cb(w->ctx, key, value ? value : "");
+    return w->rc == 0 ? MHD_YES : MHD_NO;
+}
+
+int ef_http_req_query_each(const ef_http_req *r,
+                           int (*cb)(void *ctx, const char *key, const char *value), void *ctx)
+{
+    query_walk w = {cb, ctx, 0};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_visit, &w);
+    return w.rc;
 }
 
 const char *ef_http_req_header(const ef_http_req *r, const char *name)
@@ -311,13 +349,16 @@ void ef_http_reply_take(ef_http_req *r, int status, const char *content_type, ch
 
 void ef_http_reply_json(ef_http_req *r, int status, json_t *doc)
 {
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    /* ef_json_dumps, not json_dumps: replies carry stored documents (search hits), whose reals
+     * must read "0.95" as stored, not jansson's 17 digits */
+    size_t len = 0;
+    char *text = doc ? ef_json_dumps(doc, &len) : NULL;
     json_decref(doc);
     if (!text) {
         ef_http_reply_error(r, 500, "cannot serialise the reply");
         return;
     }
-    ef_http_reply_take(r, status, "application/json", text, strlen(text));
+    ef_http_reply_take(r, status, "application/json", text, len);
 }
 
 void ef_http_reply_error(ef_http_req *r, int status, const char *fmt, ...)

@@ -158,6 +158,14 @@ void ef_http_metrics_handler(ef_http_req *r, void *ctx)
     ef_http_reply_take(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
+static void free_exempt(char **list)
+{
+    if (!list) return;
+    for (size_t i = 0; list[i]; i++)
+        free(list[i]);
+    free(list);
+}
+
 /* --- server life cycle --------------------------------------------------------------------------
  */
 
@@ -185,6 +193,17 @@ ef_http_server *ef_http_server_new(const ef_http_config *cfg)
     s->max_conn_per_ip = cfg->max_connections_per_ip;
     s->access_log = cfg->access_log;
     s->metrics = cfg->metrics;
+    s->authorize = cfg->authorize;
+    s->authorize_ctx = cfg->authorize_ctx;
+    if (cfg->auth_exempt) {
+        size_t n = 0;
+        while (cfg->auth_exempt[n])
+            n++;
+        s->auth_exempt = calloc(n + 1, sizeof *s->auth_exempt);
+        if (!s->auth_exempt) goto fail;
+        for (size_t i = 0; i < n; i++)
+            if (!(s->auth_exempt[i] = strdup(cfg->auth_exempt[i]))) goto fail;
+    }
     if ((cfg->tls_cert_file != NULL) != (cfg->tls_key_file != NULL)) {
         EF_ERROR("http %s: TLS needs both a certificate and a key file", s->name);
         goto fail;
@@ -218,6 +237,7 @@ ef_http_server *ef_http_server_new(const ef_http_config *cfg)
     return s;
 fail:
     if (s) {
+        free_exempt(s->auth_exempt);
         stats_free(s->unmatched);
         ef_buf_release(&s->tls_cert);
         ef_buf_release(&s->tls_key);
@@ -457,6 +477,7 @@ void ef_http_server_free(ef_http_server *s)
         stats_free(s->router.routes[i]->server_data);
     http__router_release(&s->router);
     stats_free(s->unmatched);
+    free_exempt(s->auth_exempt);
     ef_buf_release(&s->tls_cert);
     ef_buf_release(&s->tls_key);
     pthread_cond_destroy(&s->wd_cond);

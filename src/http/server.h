@@ -40,6 +40,15 @@ typedef struct ef_http_config {
     int access_log;             /* 1: one info line per request */
     struct ef_metrics *metrics; /* optional: per-route request counts and latency histograms */
     const char *name;           /* for logs, e.g. "server" */
+    /* Optional authorisation, called on the handler's thread before every request is routed to
+     * its handler (and before 404/405), except for paths listed in auth_exempt. It returns 0 to
+     * let the request through, or non-zero after replying itself (e.g. 401 with
+     * WWW-Authenticate); a non-zero return without a reply becomes a bare 401. Must be
+     * thread-safe. auth_exempt: NULL-terminated exact paths ("/health", "/metrics"), copied by
+     * ef_http_server_new; NULL = none exempt. */
+    int (*authorize)(void *ctx, ef_http_req *r);
+    void *authorize_ctx;
+    const char *const *auth_exempt;
 } ef_http_config;
 
 /* Creates a server (not yet listening). NULL on bad config/OOM with a log line. */
@@ -62,6 +71,12 @@ const char *ef_http_req_method(const ef_http_req *r);
 const char *ef_http_req_path(const ef_http_req *r);      /* percent-decoded by libmicrohttpd */
 const char *ef_http_req_param(const ef_http_req *r, const char *name); /* path parameter or NULL */
 const char *ef_http_req_query(const ef_http_req *r, const char *name); /* query arg or NULL */
+/* Calls cb for every query argument in order, repeated keys included (ef_http_req_query gives
+ * only one value per key); key and value are percent-decoded ('+' as space), value "" for a
+ * key without '='. cb returns 0 to go on; a non-zero return stops the walk and is returned.
+ * Returns 0 when every argument was visited. */
+int ef_http_req_query_each(const ef_http_req *r,
+                           int (*cb)(void *ctx, const char *key, const char *value), void *ctx);
 const char *ef_http_req_header(const ef_http_req *r, const char *name); /* case-insensitive */
 const char *ef_http_req_body(const ef_http_req *r, size_t *len); /* "" when none; NUL-terminated */
 const char *ef_http_req_remote(const ef_http_req *r); /* client address text */

@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/sig.h"
 #include "http/server.h"
+#include "json/json.h"
 #include "metrics/metrics.h"
 #include "store/store.h"
 
@@ -32,6 +33,7 @@ typedef struct ingest {
     ef_mqtt *mqtt;
     ef_store *store;
     batch b;
+    ef_buf text; /* scratch: the stored text of the reading being batched */
     int oom;
     ef_metrics *metrics;
     ef_counter *m_received, *m_committed, *m_duplicates, *m_dead, *m_batches, *m_commit_errors;
@@ -116,19 +118,29 @@ static int add_reading(ingest *in, const ef_mqtt_message *m)
                 json_decref(doc);
                 return EF_ENOMEM;
             }
-            char *key = ef_ingest_key(doc, m->topic, m->payload, m->payload_len);
-            char *source = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-            char *idx = strdup(index);
-            json_decref(doc);
-            if (!key || !source || !idx) {
-                free(key);
-                free(source);
-                free(idx);
-                return EF_ENOMEM;
+            /* the stored text: reals as "0.95", not jansson's 17 digits */
+            ef_buf_clear(&in->text);
+            rc = ef_json_dump(doc, &in->text);
+            if (rc == EF_EINVAL) {
+                /* only a transform nesting a document past the parser's own limit gets here */
+                snprintf(err, sizeof err, "the document is nested deeper than %d levels",
+                         EF_JSON_MAX_DEPTH);
+            } else {
+                size_t source_len = in->text.len;
+                char *key = ef_ingest_key(doc, m->topic, m->payload, m->payload_len);
+                char *source = rc == EF_OK ? malloc(source_len + 1) : NULL;
+                char *idx = strdup(index);
+                json_decref(doc);
+                if (source) memcpy(source, in->text.data, source_len + 1);
+                if (!key || !source || !idx) {
+                    free(key);
+                    free(source);
+                    free(idx);
+                    return EF_ENOMEM;
+                }
+                b->docs[b->ndocs++] = (ef_store_doc){idx, key, key, collected, source, source_len};
+                return EF_OK;
             }
-            b->docs[b->ndocs++] =
-                (ef_store_doc){idx, key, key, collected, source, strlen(source)};
-            return EF_OK;
         }
         json_decref(doc);
     }
@@ -371,6 +383,7 @@ out:
     if (http) ef_http_server_free(http);
     ef_mqtt_free(in.mqtt);
     batch_release(&in.b);
+    ef_buf_release(&in.text);
     ef_store_free(in.store);
     ef_metrics_free(in.metrics);
     free(errmsg);

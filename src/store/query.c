@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/err.h"
+#include "json/json.h"
 
 #include <fnmatch.h>
 #include <math.h>
@@ -282,17 +283,19 @@ static int leaf_term(ctx *c, const field *f, const json_t *v, const char *qname)
         else if (json_is_integer(v))
             snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
         else if (json_is_real(v))
-            snprintf(num, sizeof num, "%.17g", json_real_value(v));
+            ef_json_format_double(json_real_value(v), num, sizeof num); /* 0.95 -> "0.95" */
         else
             s = json_is_true(v) ? "true" : "false";
         return store__params_text(&q->pwhere, s, strlen(s));
     }
     if (q->dialect == EF_SQL_POSTGRES) {
-        char *js = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        /* jsonb compares numbers as decimals: write reals the way ingest stored them ("0.95") */
+        size_t jslen = 0;
+        char *js = ef_json_dumps(v, &jslen);
         if (!js) return EF_ENOMEM;
         rc = emit_value(q, &q->where, &q->pwhere, f);
         if (!rc) rc = W(q, " = ?::jsonb");
-        if (!rc) rc = store__params_text(&q->pwhere, js, strlen(js));
+        if (!rc) rc = store__params_text(&q->pwhere, js, jslen);
         free(js);
         return rc;
     }

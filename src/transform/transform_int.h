@@ -59,10 +59,6 @@ json_t *transform__scalar_json(const transform__scalar *v);
 int transform__cast(const json_t *v, transform__cast_type type, json_t **out, char *why,
                     size_t whylen);
 
-/* Shortest text that reads back as d ("0.1", "1e+20"); a ".0" is added when the text would
- * otherwise look like an integer. Returns the length. */
-size_t transform__format_double(double d, char *buf, size_t n);
-
 struct ef_transform;
 
 /* Moves the operations of src to the end of dst, and src's index pattern / time field when set;

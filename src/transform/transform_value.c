@@ -14,7 +14,8 @@
  *   long   integer as is; finite real truncated toward zero if within int64; numeric string
  *          (" 42 ", "1.7e3", "+5", ".5") parsed, fraction truncated; true/false -> 1/0.
  *   double integer, real, numeric string, true/false -> 1.0/0.0.
- *   string integer -> digits; real -> shortest round-trip text ("0.1", "1.0", "1e+20");
+ *   string integer -> digits; real -> shortest round-trip text as Python's repr prints it
+ *          (ef_json_format_double: "0.1", "1.0", "1e+20", "1.5e-07", "1000000000000000.0");
  *          true/false -> "true"/"false"; string as is.
  *   bool   true/false; 0/1 (integer or real); "true"/"false"/"yes"/"no"/"1"/"0" (any case,
  *          surrounding spaces ignored).
@@ -22,6 +23,7 @@
  */
 #include "transform/transform_int.h"
 #include "base/err.h"
+#include "json/json.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -313,21 +315,6 @@ json_t *transform__scalar_json(const transform__scalar *v)
     return NULL;
 }
 
-size_t transform__format_double(double d, char *buf, size_t n)
-{
-    int len = 0;
-    for (int prec = 15; prec <= 17; prec++) {
-        len = snprintf(buf, n, "%.*g", prec, d);
-        if (len < 0 || (size_t)len >= n) return 0;
-        if (strtod(buf, NULL) == d) break;
-    }
-    if (!strpbrk(buf, ".eEni") && (size_t)len + 2 < n) {
-        memcpy(buf + len, ".0", 3);
-        len += 2;
-    }
-    return (size_t)len;
-}
-
 /* "abc" for messages: at most ~40 bytes of s, bytes outside printable ASCII as \xNN. */
 static void quote_for_msg(const char *s, size_t len, char *buf, size_t n)
 {
@@ -440,7 +427,7 @@ static int cast_long(const json_t *v, json_t **out, char *why, size_t whylen)
     case JSON_REAL: {
         double d = json_real_value(v);
         if (real_to_long(d, &i) != EF_OK) {
-            transform__format_double(d, num, sizeof num);
+            ef_json_format_double(d, num, sizeof num);
             snprintf(why, whylen, "out of range: %s", num);
             return EF_EINVAL;
         }
@@ -530,7 +517,8 @@ static int cast_string(const json_t *v, json_t **out, char *why, size_t whylen)
         *out = json_stringn_nocheck(buf, n);
         break;
     case JSON_REAL:
-        n = transform__format_double(json_real_value(v), buf, sizeof buf);
+        /* jansson reals are finite, so this is Python's repr: 1.0 -> "1.0", 1e20 -> "1e+20" */
+        n = (size_t)ef_json_format_double(json_real_value(v), buf, sizeof buf);
         *out = json_stringn_nocheck(buf, n);
         break;
     case JSON_TRUE:
@@ -566,7 +554,7 @@ static int cast_bool(const json_t *v, json_t **out, char *why, size_t whylen)
     case JSON_REAL: {
         double d = json_real_value(v);
         if (d != 0.0 && d != 1.0) {
-            transform__format_double(d, q, sizeof q);
+            ef_json_format_double(d, q, sizeof q);
             snprintf(why, whylen, "not a boolean: %s", q);
             return EF_EINVAL;
         }

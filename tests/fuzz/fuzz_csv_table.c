@@ -1,5 +1,5 @@
 /* fuzz_csv_table: arbitrary bytes as NDJSON lines -> ef_csv_table -> render, and the same bytes as
- * doubles -> ef_csv_format_float. Checks that rendering never fails (but for memory), the output
+ * doubles -> ef_json_format_double. Checks that rendering never fails (but for memory), the output
  * starts with the header and ends with a newline, and every formatted float reads back exactly. */
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +9,7 @@
 
 #include "base/err.h"
 #include "csv/table.h"
+#include "json/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -32,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i + sizeof(double) <= size; i += sizeof(double)) {
         double v;
         memcpy(&v, data + i, sizeof v);
-        if (ef_csv_format_float(v, buf, sizeof buf) <= 0) abort();
+        if (ef_json_format_double(v, buf, sizeof buf) <= 0) abort();
         if (v == v && strtod(buf, NULL) != v) abort();
     }
     ef_csv_table_free(t);

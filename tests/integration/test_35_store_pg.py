@@ -152,6 +152,8 @@ QUERIES = [
     ("sensor-*", {"query": {"range": {"load": {"gt": 5.5}}}, "sort": ["seq"], "size": 100}),
     ("sensor-*", {"query": {"term": {"ok": True}}, "size": 100, "sort": ["seq"]}),
     ("sensor-*", {"query": {"term": {"seq": 7}}}),
+    # a real: jsonb compares numbers as decimals, so the parameter must be "0.857", not 17 digits
+    ("sensor-*", {"query": {"term": {"load": 0.857}}}),
     ("sensor-*", {"query": {"term": {"meta.fw": "1.2"}}, "size": 100, "sort": ["seq"]}),
     ("sensor-*", {"query": {"bool": {"filter": [{"term": {"device": "lab-d0"}}],
                                      "must": [{"range": {"collected": {"gte": "now-30m"}}}]}},
@@ -218,6 +220,9 @@ def test_store_api_postgres_answers_like_sqlite(ws, pg):
         results[name] = res
     # the reference hourly dump sees exactly the last hour
     assert results["pg"][0][2][1] == 45
+    # the term on a real finds its document on both backends
+    i = QUERIES.index(("sensor-*", {"query": {"term": {"load": 0.857}}}))
+    assert results["pg"][2 * i][2][1] == 1, results["pg"][2 * i]
     for a, b in zip(results["sqlite"], results["pg"]):
         assert a == b, f"SQLite and PostgreSQL differ:\n  sqlite: {a}\n  pg:     {b}"
     # and the rows really are in PostgreSQL

@@ -16,6 +16,7 @@
 
 #include "base/clock.h"
 #include "base/err.h"
+#include "json/json.h"
 #include "transform/transform.h"
 #include "transform/transform_int.h"
 
@@ -406,11 +407,11 @@ static void test_cast_string(void **state)
     srand(7);
     for (int i = 0; i < 20000; i++) {
         double d = ((double)rand() / RAND_MAX - 0.5) * pow(10, rand() % 40 - 20);
-        size_t n = transform__format_double(d, buf, sizeof buf);
-        assert_true(n > 0 && n < sizeof buf);
+        int n = ef_json_format_double(d, buf, sizeof buf);
+        assert_true(n > 0 && (size_t)n < sizeof buf);
         assert_true(strtod(buf, NULL) == d);
     }
-    assert_int_equal(transform__format_double(0.1, buf, sizeof buf), 3);
+    assert_int_equal(ef_json_format_double(0.1, buf, sizeof buf), 3);
 }
 
 static void test_cast_bool(void **state)

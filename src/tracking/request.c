@@ -1,0 +1,727 @@
+/* request.c - the tracking server's request messages, MLflow error replies and JSON replies
+ * (trk_int.h §1 and §3).
+ *
+ * MLflow's Flask handlers read a request message from the query string (GET) or from a JSON body
+ * (everything else), validate fields with fixed messages, and answer with the response message
+ * rendered by Python's json.dumps(..., indent=2): 2-space indent, ", " never at line ends,
+ * ": " between key and value, non-ASCII escaped as \uXXXX (ensure_ascii), reals as repr().
+ * Errors are json.dumps() on one line: {"error_code": "...", "message": "..."}. Clients compare
+ * messages and some tools diff bodies, so this file reproduces those texts and that layout.
+ *
+ * Hand-written rather than jansson's json_dumps(JSON_INDENT(2)) because jansson differs from
+ * Python in three visible ways: reals get 17 digits ("0.1" -> "0.10000000000000001"), non-ASCII
+ * is written raw, and "[]"/"{}" layout; the real formatting is ef_json_format_double()'s.
+ */
+#include "tracking/trk_int.h"
+
+#include <errno.h>
+#include <float.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "json/json.h"
+
+#define PY_MAX_DEPTH 256 /* nesting the reply writer accepts (handlers build shallow documents) */
+#define HINT_DOCS " See the API docs for more information about request parameters."
+
+/* --- §1 error codes ------------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    int status;
+} codes[] = {
+    [TRK_INVALID_PARAMETER_VALUE] = {"INVALID_PARAMETER_VALUE", 400},
+    [TRK_BAD_REQUEST] = {"BAD_REQUEST", 400},
+    [TRK_RESOURCE_ALREADY_EXISTS] = {"RESOURCE_ALREADY_EXISTS", 400},
+    [TRK_UNAUTHENTICATED] = {"UNAUTHENTICATED", 401},
+    [TRK_PERMISSION_DENIED] = {"PERMISSION_DENIED", 403},
+    [TRK_ENDPOINT_NOT_FOUND] = {"ENDPOINT_NOT_FOUND", 404},
+    [TRK_RESOURCE_DOES_NOT_EXIST] = {"RESOURCE_DOES_NOT_EXIST", 404},
+    [TRK_INVALID_STATE] = {"INVALID_STATE", 500},
+    [TRK_INTERNAL_ERROR] = {"INTERNAL_ERROR", 500},
+    [TRK_NOT_IMPLEMENTED] = {"NOT_IMPLEMENTED", 501},
+    [TRK_TEMPORARILY_UNAVAILABLE] = {"TEMPORARILY_UNAVAILABLE", 503},
+};
+
+const char *trk__code_name(trk_code c)
+{
+    if ((unsigned)c >= sizeof codes / sizeof codes[0] || !codes[c].name) return "INTERNAL_ERROR";
+    return codes[c].name;
+}
+
+int trk__code_status(trk_code c)
+{
+    if ((unsigned)c >= sizeof codes / sizeof codes[0] || !codes[c].name) return 500;
+    return codes[c].status;
+}
+
+int trk__fail(trk_err *e, trk_code code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        e->message[0] = '\0';
+    } else if ((size_t)n >= sizeof e->message) {
+        /* cut at a character boundary, not inside a UTF-8 sequence */
+        size_t end = sizeof e->message - 1;
+        while (end > 0 && ((unsigned char)e->message[end] & 0xC0) == 0x80)
+            end--;
+        e->message[end] = '\0';
+    }
+    e->code = code;
+    return -1;
+}
+
+int trk__fail_db(trk_err *e, ef_sql *db, const char *what)
+{
+    EF_ERROR("tracking: %s: %s", what, db ? ef_sql_errmsg(db) : "no connection");
+    return trk__fail(e, TRK_INTERNAL_ERROR, "Database error in %s", what);
+}
+
+/* --- Python-compatible JSON writer -------------------------------------------------------- */
+
+typedef struct py_fmt {
+    int indent;           /* > 0: pretty with that many spaces per level; 0: one line */
+    const char *item_sep; /* "," (pretty, compact) or ", " (json.dumps default) */
+    const char *key_sep;  /* ": " or ":" */
+    int sort_keys;
+} py_fmt;
+
+static const py_fmt PY_PRETTY = {2, ",", ": ", 0};
+static const py_fmt PY_COMPACT_SORTED = {0, ",", ":", 1};
+
+static int py_u4(ef_buf *b, unsigned cp)
+{
+    static const char hex[] = "0123456789abcdef";
+    char t[6] = "\\u";
+    for (int i = 0; i < 4; i++)
+        t[2 + i] = hex[(cp >> (12 - 4 * i)) & 15];
+    return ef_buf_append(b, t, sizeof t);
+}
+
+/* Decodes one UTF-8 sequence at s (n bytes left); returns its length, or 0 when invalid. */
+static size_t utf8_decode(const unsigned char *s, size_t n, unsigned *cp)
+{
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    size_t len;
+    unsigned c, min;
+    if ((s[0] & 0xE0) == 0xC0) {
+        len = 2, c = s[0] & 0x1F, min = 0x80;
+    } else if ((s[0] & 0xF0) == 0xE0) {
+        len = 3, c = s[0] & 0x0F, min = 0x800;
+    } else if ((s[0] & 0xF8) == 0xF0) {
+        len = 4, c = s[0] & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        c = (c << 6) | (s[i] & 0x3F);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+    *cp = c;
+    return len;
+}
+
+/* A string as Python's json.dumps(ensure_ascii=True) writes it; invalid UTF-8 bytes (possible
+ * in messages quoting request paths) become U+FFFD. */
+static int py_string(ef_buf *b, const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    if (ef_buf_reserve(b, len + 2) != EF_OK || ef_buf_appendc(b, '"') != EF_OK) return EF_ENOMEM;
+    size_t i = 0;
+    while (i < len) {
+        size_t run = i;
+        while (run < len && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' && s[run] != '\\')
+            run++;
+        if (run > i && ef_buf_append(b, s + i, run - i) != EF_OK) return EF_ENOMEM;
+        i = run;
+        if (i >= len) break;
+        int rc;
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            const char *esc = NULL;
+            switch (c) {
+            case '"':
+                esc = "\\\"";
+                break;
+            case '\\':
+                esc = "\\\\";
+                break;
+            case '\n':
+                esc = "\\n";
+                break;
+            case '\r':
+                esc = "\\r";
+                break;
+            case '\t':
+                esc = "\\t";
+                break;
+            case '\b':
+                esc = "\\b";
+                break;
+            case '\f':
+                esc = "\\f";
+                break;
+            default:
+                break;
+            }
+            rc = esc ? ef_buf_append(b, esc, 2) : py_u4(b, c);
+            i++;
+        } else {
+            unsigned cp;
+            size_t n = utf8_decode(s + i, len - i, &cp);
+            if (n == 0) {
+                cp = 0xFFFD;
+                n = 1;
+            }
+            if (cp >= 0x10000) {
+                cp -= 0x10000;
+                rc = py_u4(b, 0xD800 | (cp >> 10));
+                if (rc == EF_OK) rc = py_u4(b, 0xDC00 | (cp & 0x3FF));
+            } else {
+                rc = py_u4(b, cp);
+            }
+            i += n;
+        }
+        if (rc != EF_OK) return rc;
+    }
+    return ef_buf_appendc(b, '"');
+}
+
+static int py_newline(ef_buf *b, const py_fmt *f, int level)
+{
+    if (f->indent <= 0) return EF_OK;
+    static const char spaces[] = "                                                                ";
+    if (ef_buf_appendc(b, '\n') != EF_OK) return EF_ENOMEM;
+    for (size_t n = (size_t)(f->indent * level); n > 0;) {
+        size_t chunk = n < sizeof spaces - 1 ? n : sizeof spaces - 1;
+        if (ef_buf_append(b, spaces, chunk) != EF_OK) return EF_ENOMEM;
+        n -= chunk;
+    }
+    return EF_OK;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int py_value(ef_buf *b, const json_t *v, const py_fmt *f, int level);
+
+static int py_object(ef_buf *b, const json_t *v, const py_fmt *f, int level)
+{
+    size_t n = json_object_size(v);
+    if (n == 0) return ef_buf_append(b, "{}", 2);
+    const char **keys = NULL;
+    int rc = EF_ENOMEM;
+    if (f->sort_keys) {
+        keys = malloc(n * sizeof *keys);
+        if (!keys) goto out;
+        size_t i = 0;
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x)
+        {
+            keys[i++] = k;
+        }
+        qsort(keys, n, sizeof *keys, key_cmp);
+    }
+    if (ef_buf_appendc(b, '{') != EF_OK) goto out;
+    size_t i = 0;
+    const char *k;
+    json_t *x;
+    void *it = json_object_iter((json_t *)v);
+    for (; i < n; i++) {
+        if (keys) {
+            k = keys[i];
+            x = json_object_get(v, k);
+        } else {
+            k = json_object_iter_key(it);
+            x = json_object_iter_value(it);
+            it = json_object_iter_next((json_t *)v, it);
+        }
+        if (i > 0 && ef_buf_appends(b, f->item_sep) != EF_OK) goto out;
+        if (py_newline(b, f, level + 1) != EF_OK) goto out;
+        if (py_string(b, k, strlen(k)) != EF_OK) goto out;
+        if (ef_buf_appends(b, f->key_sep) != EF_OK) goto out;
+        rc = py_value(b, x, f, level + 1);
+        if (rc != EF_OK) goto out;
+        rc = EF_ENOMEM;
+    }
+    if (py_newline(b, f, level) != EF_OK || ef_buf_appendc(b, '}') != EF_OK) goto out;
+    rc = EF_OK;
+out:
+    free(keys);
+    return rc;
+}
+
+static int py_value(ef_buf *b, const json_t *v, const py_fmt *f, int level)
+{
+    if (level > PY_MAX_DEPTH) return EF_EINVAL;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return py_object(b, v, f, level);
+    case JSON_ARRAY: {
+        size_t n = json_array_size(v);
+        if (n == 0) return ef_buf_append(b, "[]", 2);
+        if (ef_buf_appendc(b, '[') != EF_OK) return EF_ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0 && ef_buf_appends(b, f->item_sep) != EF_OK) return EF_ENOMEM;
+            if (py_newline(b, f, level + 1) != EF_OK) return EF_ENOMEM;
+            int rc = py_value(b, json_array_get(v, i), f, level + 1);
+            if (rc != EF_OK) return rc;
+        }
+        if (py_newline(b, f, level) != EF_OK) return EF_ENOMEM;
+        return ef_buf_appendc(b, ']');
+    }
+    case JSON_STRING:
+        return py_string(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        return ef_buf_appendf(b, "%" PRId64, (int64_t)json_integer_value(v));
+    case JSON_REAL: {
+        double d = json_real_value(v);
+        if (isnan(d)) return ef_buf_appends(b, "NaN");
+        if (isinf(d)) return ef_buf_appends(b, d > 0 ? "Infinity" : "-Infinity");
+        char t[EF_JSON_DOUBLE_MAX];
+        int n = ef_json_format_double(d, t, sizeof t);
+        return n < 0 ? n : ef_buf_append(b, t, (size_t)n);
+    }
+    case JSON_TRUE:
+        return ef_buf_appends(b, "true");
+    case JSON_FALSE:
+        return ef_buf_appends(b, "false");
+    case JSON_NULL:
+        return ef_buf_appends(b, "null");
+    }
+    return EF_EINVAL;
+}
+
+/* --- §3 replies ---------------------------------------------------------------------------- */
+
+void trk__reply_error(ef_http_req *r, const trk_err *e)
+{
+    ef_buf b;
+    ef_buf_init(&b);
+    const char *name = trk__code_name(e->code);
+    int rc = ef_buf_appends(&b, "{\"error_code\": ");
+    if (rc == EF_OK) rc = py_string(&b, name, strlen(name));
+    if (rc == EF_OK) rc = ef_buf_appends(&b, ", \"message\": ");
+    if (rc == EF_OK) rc = py_string(&b, e->message, strnlen(e->message, sizeof e->message));
+    if (rc == EF_OK) rc = ef_buf_appendc(&b, '}');
+    if (rc != EF_OK) {
+        ef_buf_release(&b);
+        ef_http_reply_error(r, 500, "out of memory");
+        return;
+    }
+    size_t len;
+    char *text = ef_buf_take(&b, &len);
+    if (!text) {
+        ef_buf_release(&b);
+        ef_http_reply_error(r, 500, "out of memory");
+        return;
+    }
+    ef_http_reply_take(r, trk__code_status(e->code), "application/json", text, len);
+}
+
+void trk__reply(ef_http_req *r, json_t *doc)
+{
+    ef_buf b;
+    ef_buf_init(&b);
+    int rc = doc ? py_value(&b, doc, &PY_PRETTY, 0) : EF_ENOMEM;
+    json_decref(doc);
+    size_t len = 0;
+    char *text = rc == EF_OK ? ef_buf_take(&b, &len) : NULL;
+    ef_buf_release(&b);
+    if (!text) {
+        trk_err e;
+        trk__fail(&e, TRK_INTERNAL_ERROR, "Cannot render the response (%s)",
+                  ef_strerror(rc == EF_OK ? EF_ENOMEM : rc));
+        trk__reply_error(r, &e);
+        return;
+    }
+    ef_http_reply_take(r, 200, "application/json", text, len);
+}
+
+json_t *trk__metric_value(double v, int is_nan)
+{
+    if (is_nan || isnan(v)) return json_string("NaN");
+    /* MLflow's SQL store clamps infinities to the largest finite double */
+    if (isinf(v)) return json_real(v > 0 ? DBL_MAX : -DBL_MAX);
+    return json_real(v);
+}
+
+/* --- §3 request messages ------------------------------------------------------------------- */
+
+typedef struct query_ctx {
+    json_t *msg;
+    const char *bad_key; /* key whose key or value text was not UTF-8 */
+} query_ctx;
+
+static int query_add(void *ctx, const char *key, const char *value)
+{
+    query_ctx *q = ctx;
+    size_t klen = strlen(key);
+    int repeated = 0;
+    if (klen >= 2 && key[klen - 2] == '[' && key[klen - 1] == ']') {
+        klen -= 2; /* "key[]=": always an array (MLflow accepts this spelling too) */
+        repeated = 1;
+    }
+    json_t *v = json_string(value);
+    if (!v) {
+        q->bad_key = key;
+        return 1;
+    }
+    json_t *cur = json_object_getn(q->msg, key, klen);
+    int rc = 0;
+    if (cur && json_is_array(cur)) {
+        rc = json_array_append_new(cur, v);
+    } else if (cur || repeated) {
+        json_t *arr = json_array();
+        if (!arr || (cur && json_array_append(arr, cur) != 0) ||
+            json_array_append_new(arr, v) != 0 ||
+            json_object_setn_new(q->msg, key, klen, arr) != 0) {
+            json_decref(arr);
+            rc = -1;
+        }
+        v = NULL; /* consumed (or released with arr) */
+    } else {
+        rc = json_object_setn_new(q->msg, key, klen, v);
+        v = NULL;
+    }
+    if (rc != 0) { /* jansson refuses keys that are not UTF-8 (or memory ran out) */
+        q->bad_key = key;
+        return 1;
+    }
+    return 0;
+}
+
+/* Copies a body in which Python's json.loads() accepted bare NaN / Infinity / -Infinity (which
+ * jansson refuses) with those tokens quoted, so the getters see "NaN" etc. NULL if none. */
+static char *quote_nonfinite(const char *s, size_t len)
+{
+    ef_buf b;
+    ef_buf_init(&b);
+    int in_str = 0, found = 0;
+    size_t i = 0;
+    while (i < len) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\' && i + 1 < len) {
+                if (ef_buf_append(&b, s + i, 2) != EF_OK) goto fail;
+                i += 2;
+                continue;
+            }
+            if (c == '"') in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else {
+            static const char *const toks[] = {"-Infinity", "Infinity", "NaN"};
+            size_t t;
+            for (t = 0; t < 3; t++) {
+                size_t tl = strlen(toks[t]);
+                if (len - i >= tl && memcmp(s + i, toks[t], tl) == 0) break;
+            }
+            if (t < 3) {
+                size_t tl = strlen(toks[t]);
+                if (ef_buf_appendf(&b, "\"%s\"", toks[t]) != EF_OK) goto fail;
+                i += tl;
+                found = 1;
+                continue;
+            }
+        }
+        if (ef_buf_appendc(&b, c) != EF_OK) goto fail;
+        i++;
+    }
+    if (!found) goto fail;
+    return ef_buf_take(&b, NULL);
+fail:
+    ef_buf_release(&b);
+    return NULL;
+}
+
+/* The body as MLflow reads it: JSON (a JSON string holding JSON is decoded twice, as MLflow does
+ * for old clients); anything that is not a JSON object counts as {}. */
+static json_t *body_message(const char *body, size_t len)
+{
+    json_t *doc = json_loadb(body, len, JSON_DECODE_ANY, NULL);
+    if (!doc) {
+        char *fixed = quote_nonfinite(body, len);
+        if (fixed) {
+            doc = json_loads(fixed, JSON_DECODE_ANY, NULL);
+            free(fixed);
+        }
+    }
+    if (doc && json_is_string(doc)) {
+        json_t *inner = json_loadb(json_string_value(doc), json_string_length(doc), 0, NULL);
+        json_decref(doc);
+        doc = inner;
+    }
+    if (doc && !json_is_object(doc)) {
+        json_decref(doc);
+        doc = NULL;
+    }
+    return doc ? doc : json_object();
+}
+
+json_t *trk__message(ef_http_req *r)
+{
+    trk_err e;
+    const char *method = ef_http_req_method(r);
+    size_t blen;
+    const char *body = ef_http_req_body(r, &blen);
+    int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    int is_delete = strcmp(method, "DELETE") == 0;
+
+    if (is_get || (is_delete && blen == 0)) {
+        query_ctx q = {json_object(), NULL};
+        if (!q.msg) goto oom;
+        ef_http_req_query_each(r, query_add, &q);
+        if (q.bad_key) {
+            json_decref(q.msg);
+            trk__fail(&e, TRK_INVALID_PARAMETER_VALUE,
+                      "Invalid query parameter '%s': not valid UTF-8", q.bad_key);
+            goto reply;
+        }
+        if (json_object_size(q.msg) > 0) return q.msg;
+        json_decref(q.msg);
+    }
+
+    /* MLflow checks the Content-Type of POST and PUT only (PATCH and DELETE bodies are parsed
+     * whatever their type), compares the part before ';' exactly, and tells why in two texts */
+    if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
+        const char *ct = ef_http_req_header(r, "Content-Type");
+        if (!ct) {
+            trk__fail(&e, TRK_INVALID_PARAMETER_VALUE,
+                      "Bad Request. Content-Type header is missing.");
+            goto reply;
+        }
+        size_t mlen = strcspn(ct, ";");
+        if (mlen != strlen("application/json") || memcmp(ct, "application/json", mlen) != 0) {
+            trk__fail(&e, TRK_INVALID_PARAMETER_VALUE,
+                      "Bad Request. Content-Type must be one of ['application/json'].");
+            goto reply;
+        }
+    }
+    json_t *msg = body_message(body, blen);
+    if (msg) return msg;
+oom:
+    trk__fail(&e, TRK_INTERNAL_ERROR, "Out of memory");
+reply:
+    trk__reply_error(r, &e);
+    return NULL;
+}
+
+/* --- typed getters --------------------------------------------------------------------------- */
+
+static const char *py_type(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "dict";
+    case JSON_ARRAY:
+        return "list";
+    case JSON_STRING:
+        return "str";
+    case JSON_INTEGER:
+        return "int";
+    case JSON_REAL:
+        return "float";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "bool";
+    case JSON_NULL:
+        return "NoneType";
+    }
+    return "object";
+}
+
+static int missing(trk_err *e, const char *field)
+{
+    return trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
+                     "Missing value for required parameter '%s'." HINT_DOCS, field);
+}
+
+/* MLflow's invalid_value() text: the value as json.dumps(sort_keys=True, separators=(",",":")). */
+static int invalid(trk_err *e, const char *field, const json_t *v)
+{
+    ef_buf b;
+    ef_buf_init(&b);
+    if (py_value(&b, v, &PY_COMPACT_SORTED, 0) != EF_OK) {
+        ef_buf_clear(&b);
+        ef_buf_appends(&b, "...");
+    }
+    trk__fail(
+        e, TRK_INVALID_PARAMETER_VALUE,
+        "Invalid value %s for parameter '%s' supplied:  Hint: Value was of type '%s'." HINT_DOCS,
+        b.data ? b.data : "", field, py_type(v));
+    ef_buf_release(&b);
+    return -1;
+}
+
+/* Looks the field up: NULL when absent or null (proto parsing ignores nulls). */
+static const json_t *field_of(const json_t *msg, const char *field)
+{
+    const json_t *v = msg ? json_object_get(msg, field) : NULL;
+    return v && !json_is_null(v) ? v : NULL;
+}
+
+int trk__str(const json_t *msg, const char *field, int required, const char **out, trk_err *e)
+{
+    const json_t *v = field_of(msg, field);
+    if (!v) return required ? missing(e, field) : 1;
+    if (!json_is_string(v)) return invalid(e, field, v);
+    if (required && json_string_length(v) == 0) return missing(e, field);
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* Python's int() on a proto int64 text: optional sign and whitespace, decimal digits. */
+static int parse_int64(const char *s, int64_t *out)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    const char *p = s + (*s == '-' || *s == '+');
+    if (*p < '0' || *p > '9') return -1;
+    errno = 0;
+    char *end;
+    long long n = strtoll(s, &end, 10);
+    if (errno) return -1;
+    while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')
+        end++;
+    if (*end) return -1;
+    *out = n;
+    return 0;
+}
+
+int trk__int(const json_t *msg, const char *field, int required, int64_t *out, trk_err *e)
+{
+    const json_t *v = field_of(msg, field);
+    if (!v) return required ? missing(e, field) : 1;
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 0;
+    }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        /* 2^63 is exactly representable; anything below it fits */
+        if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0) {
+            *out = (int64_t)d;
+            return 0;
+        }
+        return invalid(e, field, v);
+    }
+    if (json_is_string(v)) {
+        if (json_string_length(v) == 0) return required ? missing(e, field) : 1;
+        if (strlen(json_string_value(v)) == json_string_length(v) &&
+            parse_int64(json_string_value(v), out) == 0)
+            return 0;
+    }
+    return invalid(e, field, v);
+}
+
+/* Python's float() on text: whitespace, sign, decimal or exponent form, nan, inf, infinity
+ * (any case). strtod would also take hex floats and "nan(...)", which Python refuses. */
+static int parse_double(const char *s, double *out)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    const char *p = s + (*s == '-' || *s == '+');
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) return -1;
+    if (!*p || strchr(p, '(')) return -1;
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (end == s) return -1;
+    /* ERANGE: overflow gives +-inf and underflow 0 or a subnormal, as Python's float() does */
+    while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')
+        end++;
+    if (*end) return -1;
+    *out = d;
+    return 0;
+}
+
+int trk__double(const json_t *msg, const char *field, int required, double *out, trk_err *e)
+{
+    const json_t *v = field_of(msg, field);
+    if (!v) return required ? missing(e, field) : 1;
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+        return 0;
+    }
+    if (json_is_string(v)) {
+        if (json_string_length(v) == 0) return required ? missing(e, field) : 1;
+        if (strlen(json_string_value(v)) == json_string_length(v) &&
+            parse_double(json_string_value(v), out) == 0)
+            return 0;
+    }
+    return invalid(e, field, v);
+}
+
+int trk__bool(const json_t *msg, const char *field, int required, int *out, trk_err *e)
+{
+    const json_t *v = field_of(msg, field);
+    if (!v) return required ? missing(e, field) : 1;
+    if (json_is_boolean(v)) {
+        *out = json_is_true(v);
+        return 0;
+    }
+    if (json_is_string(v)) { /* query strings: protobuf accepts exactly these two */
+        if (strcmp(json_string_value(v), "true") == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcmp(json_string_value(v), "false") == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return invalid(e, field, v);
+}
+
+int trk__array(const json_t *msg, const char *field, int required, json_t **out, trk_err *e)
+{
+    json_t *v = (json_t *)field_of(msg, field);
+    if (!v) return required ? missing(e, field) : 1;
+    if (json_is_array(v)) {
+        *out = v;
+        return 0;
+    }
+    if (!json_is_string(v)) return invalid(e, field, v);
+    /* a query-string key given once: wrap it in place so the result stays borrowed from msg
+     * (messages are per request, so this touches nothing shared) */
+    json_t *arr = json_array();
+    if (!arr || json_array_append(arr, v) != 0 ||
+        json_object_set_new((json_t *)msg, field, arr) != 0) {
+        json_decref(arr);
+        return trk__fail(e, TRK_INTERNAL_ERROR, "Out of memory");
+    }
+    *out = arr;
+    return 0;
+}
+
+int trk__run_id(const json_t *msg, const char **out, trk_err *e)
+{
+    /* MLflow validates run_id, and reads run_uuid only when run_id is absent */
+    if (!field_of(msg, "run_id") && field_of(msg, "run_uuid")) {
+        const json_t *v = field_of(msg, "run_uuid");
+        if (!json_is_string(v)) return invalid(e, "run_id", v);
+        if (json_string_length(v) == 0) return missing(e, "run_id");
+        *out = json_string_value(v);
+        return 0;
+    }
+    return trk__str(msg, "run_id", 1, out, e);
+}

@@ -1,0 +1,1444 @@
+/* search.c - MLflow's search grammar (spec §8) compiled to parameterised SQL for the schema of
+ * schema.c, and the offset page tokens of spec §9.
+ *
+ * Hand-written because MLflow parses filters with Python's sqlparse, which has no C equivalent;
+ * this file reproduces the subset of sqlparse's behaviour MLflow relies on:
+ *
+ *   filter     := item (AND item)*            AND is case-insensitive; anything else (OR, NOT,
+ *   item       := ident op value              parentheses, stray tokens) is collected and
+ *               | ident [NOT] IN list         reported as "Invalid clause(s) in filter string"
+ *   ident      := part ('.' part)*            part: bare word, `backticked` or "double quoted";
+ *                                             the first part is the entity, the rest the key
+ *   value      := 'string' | "string" | number | bare word (rejected later with MLflow's text)
+ *   list       := '(' 'string' (',' 'string')* ')'
+ *   op         := = != <> < <= > >= == LIKE ILIKE   (validated per entity, upper-cased)
+ *   order_by   := ident [ASC|DESC]
+ *
+ * Validation follows MLflow 2.12.2's search_utils.py + SQLAlchemy stores check by check, with
+ * their messages (Python set/tuple reprs printed in a fixed order), except that every error is
+ * INVALID_PARAMETER_VALUE (MLflow raises some comparator errors without a code, i.e. 500).
+ *
+ * Deliberate choices, documented because they differ from MLflow's SQL store in corner cases:
+ *  - LIKE is case-sensitive and ILIKE case-insensitive in both dialects, with '\' as the escape
+ *    character in both (PostgreSQL's default). SQLite's LIKE ignores ASCII case, so on SQLite
+ *    LIKE compiles to GLOB with the pattern translated (% -> *, _ -> ?, literal * ? [ -> [*] [?]
+ *    [[]), which is exact and case-sensitive; ILIKE compiles to LIKE ... ESCAPE '\'. A trailing
+ *    lone '\' is taken literally instead of being an error.
+ *  - Metric comparisons follow Python semantics for NaN (the file store): a NaN latest value
+ *    satisfies only '!='. MLflow's SQL store compares the stored placeholder 0 instead.
+ *  - Text in ORDER BY uses COLLATE "C" on PostgreSQL so both dialects sort bytewise.
+ *  - run_id IN lists drop values that are not lower-case, like MLflow; dataset lists don't.
+ */
+#include "tracking/search.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/strlist.h"
+
+/* --- errors ------------------------------------------------------------------------------- */
+static int sfail(trk_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int sfail(trk_err *e, const char *fmt, ...)
+{
+    va_list ap;
+    e->code = TRK_INVALID_PARAMETER_VALUE;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int soom(trk_err *e)
+{
+    e->code = TRK_INTERNAL_ERROR;
+    snprintf(e->message, sizeof e->message, "out of memory");
+    return -1;
+}
+
+/* --- tokens ------------------------------------------------------------------------------- */
+typedef enum {
+    T_END,
+    T_IDENT,
+    T_STRING,
+    T_NUMBER,
+    T_OP,
+    T_AND,
+    T_OR,
+    T_NOT,
+    T_IN,
+    T_LPAREN,
+    T_RPAREN,
+    T_COMMA,
+    T_OTHER,
+} tok_type;
+
+typedef struct tok {
+    tok_type type;
+    const char *p; /* raw text in the input */
+    size_t n;
+    int quoted;   /* T_IDENT: the token is exactly one "..." segment (usable as a value) */
+    int is_float; /* T_NUMBER */
+} tok;
+
+typedef struct toks {
+    tok *v;
+    size_t n, cap;
+} toks;
+
+static int toks_push(toks *ts, tok_type type, const char *p, size_t n)
+{
+    if (ts->n == ts->cap) {
+        size_t cap = ts->cap ? ts->cap * 2 : 16;
+        tok *v = realloc(ts->v, cap * sizeof *v);
+        if (!v) return EF_ENOMEM;
+        ts->v = v;
+        ts->cap = cap;
+    }
+    ts->v[ts->n++] = (tok){.type = type, .p = p, .n = n};
+    return 0;
+}
+
+static int is_word_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == '$' || (unsigned char)c >= 0x80;
+}
+
+/* Length of a number at s (optional '-', digits, fraction, exponent), 0 if there is none or it
+ * runs into a word (then the text is an identifier, like sqlparse's 1abc). */
+static size_t scan_number(const char *s, int *is_float)
+{
+    size_t i = 0, digits = 0;
+    *is_float = 0;
+    if (s[i] == '-') i++;
+    while (isdigit((unsigned char)s[i]))
+        i++, digits++;
+    if (s[i] == '.') {
+        i++;
+        *is_float = 1;
+        while (isdigit((unsigned char)s[i]))
+            i++, digits++;
+    }
+    if (!digits) return 0;
+    if (s[i] == 'e' || s[i] == 'E') {
+        size_t j = i + 1;
+        if (s[j] == '+' || s[j] == '-') j++;
+        if (isdigit((unsigned char)s[j])) {
+            while (isdigit((unsigned char)s[j]))
+                j++;
+            i = j;
+            *is_float = 1;
+        }
+    }
+    if (is_word_char(s[i]) || s[i] == '.' || s[i] == '`' || s[i] == '"') return 0;
+    return i;
+}
+
+/* Length of an identifier (words, dots, quoted segments), or (size_t)-1 for an unterminated
+ * quote. *single_dq: the identifier is exactly one "..." segment. */
+static size_t scan_ident(const char *s, int *single_dq)
+{
+    size_t i = 0;
+    int segs = 0, dq = 0;
+    for (;;) {
+        char c = s[i];
+        if (c == '`' || c == '"') {
+            const char *q = strchr(s + i + 1, c);
+            if (!q) return (size_t)-1;
+            i = (size_t)(q - s) + 1;
+            segs++;
+            dq += c == '"';
+        } else if (is_word_char(c) || c == '.') {
+            i++;
+            segs += 2; /* anything unquoted disqualifies a lone "..." */
+        } else {
+            break;
+        }
+    }
+    *single_dq = segs == 1 && dq == 1;
+    return i;
+}
+
+static int word_is(const char *p, size_t n, const char *kw)
+{
+    return strlen(kw) == n && strncasecmp(p, kw, n) == 0;
+}
+
+/* Tokenises s; the list always ends with T_END. EF_EINVAL for an unterminated quote. */
+static int lex(const char *s, toks *ts)
+{
+    size_t i = 0;
+    int rc = 0;
+    while (!rc) {
+        const char *p = s + i;
+        char c = *p;
+        size_t n;
+        int f, dq;
+        if (c == '\0') return toks_push(ts, T_END, p, 0);
+        if (isspace((unsigned char)c)) {
+            i++;
+            continue;
+        }
+        if (c == '\'') { /* sqlparse: '(''|\\.|[^'])*' */
+            n = 1;
+            for (;;) {
+                if (p[n] == '\0') return EF_EINVAL;
+                if (p[n] == '\\' && p[n + 1])
+                    n += 2;
+                else if (p[n] == '\'' && p[n + 1] == '\'')
+                    n += 2;
+                else if (p[n++] == '\'')
+                    break;
+            }
+            rc = toks_push(ts, T_STRING, p, n);
+        } else if ((isdigit((unsigned char)c) || c == '-' || c == '.') &&
+                   (n = scan_number(p, &f))) {
+            rc = toks_push(ts, T_NUMBER, p, n);
+            if (!rc) ts->v[ts->n - 1].is_float = f;
+        } else if (is_word_char(c) || c == '`' || c == '"') {
+            n = scan_ident(p, &dq);
+            if (n == (size_t)-1) return EF_EINVAL;
+            tok_type t = T_IDENT;
+            if (word_is(p, n, "and"))
+                t = T_AND;
+            else if (word_is(p, n, "or"))
+                t = T_OR;
+            else if (word_is(p, n, "not"))
+                t = T_NOT;
+            else if (word_is(p, n, "in"))
+                t = T_IN;
+            else if (word_is(p, n, "like") || word_is(p, n, "ilike"))
+                t = T_OP;
+            rc = toks_push(ts, t, p, n);
+            if (!rc) ts->v[ts->n - 1].quoted = dq;
+        } else if (c == '=' || c == '<' || c == '>' || c == '!') {
+            n = 1;
+            if ((c == '<' && (p[1] == '=' || p[1] == '>')) || (c != '<' && p[1] == '=')) n = 2;
+            rc = toks_push(ts, c == '!' && n == 1 ? T_OTHER : T_OP, p, n);
+        } else {
+            rc = toks_push(ts,
+                           c == '('   ? T_LPAREN
+                           : c == ')' ? T_RPAREN
+                           : c == ',' ? T_COMMA
+                                      : T_OTHER,
+                           p, 1);
+        }
+        if (!rc) i += ts->v[ts->n - 1].n;
+    }
+    return rc;
+}
+
+/* Index of the ')' closing the '(' at i, or of the last token before T_END if unbalanced. */
+static size_t match_paren(const toks *ts, size_t i)
+{
+    int depth = 0;
+    for (; ts->v[i].type != T_END; i++) {
+        if (ts->v[i].type == T_LPAREN)
+            depth++;
+        else if (ts->v[i].type == T_RPAREN && --depth == 0)
+            return i;
+    }
+    return i - 1;
+}
+
+/* --- compile context ---------------------------------------------------------------------- */
+typedef struct cctx {
+    trk_search_kind kind;
+    ef_sql_dialect_t dialect;
+    trk_search_sql *ps; /* where the parameters go */
+    int oom;
+    trk_err *e;
+} cctx;
+
+static void ap(cctx *c, ef_buf *b, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void ap(cctx *c, ef_buf *b, const char *fmt, ...)
+{
+    va_list v;
+    va_start(v, fmt);
+    if (ef_buf_vappendf(b, fmt, v)) c->oom = 1;
+    va_end(v);
+}
+
+static trk_sql_param *param_new(cctx *c)
+{
+    trk_search_sql *s = c->ps;
+    if (s->nparams == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        trk_sql_param *v = realloc(s->params, cap * sizeof *v);
+        if (!v) {
+            c->oom = 1;
+            return NULL;
+        }
+        s->params = v;
+        s->cap = cap;
+    }
+    trk_sql_param *p = &s->params[s->nparams];
+    memset(p, 0, sizeof *p);
+    return p;
+}
+
+static void param_text(cctx *c, const char *s, size_t n)
+{
+    trk_sql_param *p = param_new(c);
+    if (!p) return;
+    p->s = malloc(n + 1);
+    if (!p->s) {
+        c->oom = 1;
+        return;
+    }
+    memcpy(p->s, s, n);
+    p->s[n] = '\0';
+    p->type = 't';
+    c->ps->nparams++;
+}
+
+static void param_double(cctx *c, double d)
+{
+    trk_sql_param *p = param_new(c);
+    if (!p) return;
+    p->type = 'd';
+    p->d = d;
+    c->ps->nparams++;
+}
+
+/* Binds a number literal: an int64 when it is an integer that fits, else a double. */
+static void param_number(cctx *c, const char *s, size_t n)
+{
+    char tmp[128];
+    trk_sql_param *p = param_new(c);
+    if (!p) return;
+    snprintf(tmp, sizeof tmp, "%.*s", (int)n, s);
+    char *end;
+    errno = 0;
+    long long v = strtoll(tmp, &end, 10);
+    if (*end == '\0' && errno == 0) {
+        p->type = 'i';
+        p->i = v;
+    } else {
+        p->type = 'd';
+        p->d = strtod(tmp, NULL);
+    }
+    c->ps->nparams++;
+}
+
+/* --- values ------------------------------------------------------------------------------- */
+typedef struct value {
+    char *s;     /* string or number text (malloc'd) */
+    char **list; /* IN list (malloc'd strings) */
+    size_t nlist;
+    int is_list, is_number;
+} value;
+
+static void value_release(value *v)
+{
+    free(v->s);
+    for (size_t i = 0; i < v->nlist; i++)
+        free(v->list[i]);
+    free(v->list);
+    memset(v, 0, sizeof *v);
+}
+
+/* A single-quoted list element as Python's literal_eval reads it (common escapes only). */
+static char *unescape_element(const char *p, size_t n)
+{
+    char *o = malloc(n + 1), *w = o;
+    if (!o) return NULL;
+    for (size_t i = 1; i + 1 < n; i++) {
+        if (p[i] == '\\' && i + 2 < n) {
+            char c = p[++i];
+            *w++ = c == 'n' ? '\n' : c == 't' ? '\t' : c;
+        } else if (p[i] == '\'' && p[i + 1] == '\'') {
+            i++; /* 'a''b' is 'a' 'b' concatenated */
+        } else {
+            *w++ = p[i];
+        }
+    }
+    *w = '\0';
+    return o;
+}
+
+static int is_python_lower(const char *s)
+{
+    int cased = 0;
+    for (; *s; s++) {
+        if (isupper((unsigned char)*s)) return 0;
+        if (islower((unsigned char)*s)) cased = 1;
+    }
+    return cased;
+}
+
+/* Parses the list tokens [a, b] ('(' ... ')') like MLflow's _parse_run_ids. */
+static int parse_list(cctx *c, const toks *ts, size_t a, size_t b, int lower_only, value *v)
+{
+    const tok *open = &ts->v[a], *close = &ts->v[b];
+    int len = (int)(close->p + close->n - open->p);
+    size_t n = 0;
+    v->is_list = 1;
+    if (close->type != T_RPAREN)
+        return sfail(c->e, "While parsing a list in the query, expected a non-empty list of "
+                           "string values, but got ill-formed list.");
+    if (b == a + 1)
+        return sfail(c->e, "While parsing a list in the query, expected a non-empty list of "
+                           "string values, but got empty list");
+    for (size_t i = a + 1; i < b; i++) {
+        tok_type t = ts->v[i].type;
+        if (t != T_STRING && t != T_COMMA)
+            return sfail(c->e,
+                         "While parsing a list in the query, expected string value, "
+                         "punctuation, or whitespace, but got different type in list: %.*s",
+                         len, open->p);
+        if (t == T_STRING) n++;
+        if ((t == T_STRING) == (((i - a - 1) % 2) != 0))
+            return sfail(c->e, "While parsing a list in the query, expected a non-empty list "
+                               "of string values, but got ill-formed list.");
+    }
+    v->list = calloc(n, sizeof *v->list);
+    if (!v->list) return soom(c->e);
+    for (size_t i = a + 1; i < b; i += 2) {
+        char *s = unescape_element(ts->v[i].p, ts->v[i].n);
+        if (!s) return soom(c->e);
+        if (lower_only && !is_python_lower(s)) {
+            free(s);
+            continue;
+        }
+        v->list[v->nlist++] = s;
+    }
+    return 0;
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *o = malloc(n + 1);
+    if (o) {
+        memcpy(o, s, n);
+        o[n] = '\0';
+    }
+    return o;
+}
+
+/* A quoted string value ('x' or "x"), or MLflow's message for an unquoted one. */
+static int string_value(cctx *c, const tok *t, value *v)
+{
+    if (t->type == T_STRING || (t->type == T_IDENT && t->quoted)) {
+        v->s = dup_n(t->p + 1, t->n - 2);
+        return v->s ? 0 : soom(c->e);
+    }
+    return sfail(c->e,
+                 "Parameter value is either not quoted or unidentified quote types used "
+                 "for string value %.*s. Use either single or double quotes.",
+                 (int)t->n, t->p);
+}
+
+/* --- identifiers -------------------------------------------------------------------------- */
+/* Splits an identifier into entity (NULL without a '.') and key, removing `...` / "..." quotes;
+ * the key keeps any further dots. Both malloc'd. */
+static int split_ident(const char *p, size_t n, char **entity, char **key)
+{
+    char *buf = malloc(n + 1), *w = buf;
+    *entity = *key = NULL;
+    if (!buf) return EF_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '`' || p[i] == '"') {
+            const char *q = memchr(p + i + 1, p[i], n - i - 1);
+            size_t end = q ? (size_t)(q - p) : n;
+            memcpy(w, p + i + 1, end - i - 1);
+            w += end - i - 1;
+            i = end;
+        } else if (p[i] == '.' && !*entity) {
+            *w = '\0';
+            *entity = dup_n(buf, (size_t)(w - buf));
+            if (!*entity) goto fail;
+            w = buf;
+        } else {
+            *w++ = p[i];
+        }
+    }
+    *w = '\0';
+    *key = buf;
+    return 0;
+fail:
+    free(buf);
+    return EF_ENOMEM;
+}
+
+typedef enum { E_ATTR, E_METRIC, E_PARAM, E_TAG, E_DATASET } entity_t;
+
+/* Maps a run entity name (MLflow's identifiers and their alternates). -1 if unknown. */
+static int run_entity(const char *s)
+{
+    static const struct {
+        const char *name;
+        entity_t e;
+    } map[] = {
+        {"metric", E_METRIC},    {"metrics", E_METRIC},   {"parameter", E_PARAM},
+        {"parameters", E_PARAM}, {"param", E_PARAM},      {"params", E_PARAM},
+        {"tag", E_TAG},          {"tags", E_TAG},         {"attribute", E_ATTR},
+        {"attr", E_ATTR},        {"attributes", E_ATTR},  {"run", E_ATTR},
+        {"dataset", E_DATASET},  {"datasets", E_DATASET},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(s, map[i].name) == 0) return (int)map[i].e;
+    return -1;
+}
+
+static int in_list(const char *s, const char *const *l)
+{
+    for (; *l; l++)
+        if (strcmp(s, *l) == 0) return 1;
+    return 0;
+}
+
+static const char *const run_search_keys[] = {
+    "run_id",  "run_name", "user_id",  "status",   "start_time", "end_time", "artifact_uri",
+    "created", "Created",  "run name", "Run name", "Run Name",   NULL};
+static const char *const run_order_keys[] = {"run_id",     "run_name", "user_id",      "status",
+                                             "start_time", "end_time", "artifact_uri", "created",
+                                             "Created",    NULL};
+#define RUN_SEARCH_KEYS_REPR                                                                       \
+    "{'run_id', 'run_name', 'user_id', 'status', 'start_time', "                                   \
+    "'end_time', 'artifact_uri', 'created', 'Created', 'run name', 'Run name', 'Run Name'}"
+#define RUN_ORDER_KEYS_REPR                                                                        \
+    "{'run_id', 'run_name', 'user_id', 'status', 'start_time', "                                   \
+    "'end_time', 'artifact_uri', 'created', 'Created'}"
+static const char *const dataset_keys[] = {"name", "digest", "context", NULL};
+static const char *const exp_search_keys[] = {"name", "creation_time", "last_update_time", NULL};
+static const char *const exp_order_keys[] = {"name", "experiment_id", "creation_time",
+                                             "last_update_time", NULL};
+static const char *const mv_search_keys[] = {"name", "version_number", "run_id", "source_path",
+                                             NULL};
+static const char *const mv_order_keys[] = {"name", "version_number", "creation_timestamp",
+                                            "last_updated_timestamp", NULL};
+static const char *const rm_order_keys[] = {"name", "timestamp", "last_updated_timestamp", NULL};
+
+static const char *canonical_run_key(const char *k)
+{
+    if (strcmp(k, "created") == 0 || strcmp(k, "Created") == 0) return "start_time";
+    if (strcmp(k, "run name") == 0 || strcmp(k, "Run name") == 0 || strcmp(k, "Run Name") == 0)
+        return "run_name";
+    return k;
+}
+
+/* Column of a (canonical) attribute key, table-qualified. */
+static const char *attr_column(trk_search_kind kind, const char *k)
+{
+    static const struct {
+        trk_search_kind kind;
+        const char *key, *col;
+    } map[] = {
+        {TRK_SEARCH_RUNS, "run_id", "runs.run_uuid"},
+        {TRK_SEARCH_RUNS, "run_name", "runs.name"},
+        {TRK_SEARCH_RUNS, "user_id", "runs.user_id"},
+        {TRK_SEARCH_RUNS, "status", "runs.status"},
+        {TRK_SEARCH_RUNS, "start_time", "runs.start_time"},
+        {TRK_SEARCH_RUNS, "end_time", "runs.end_time"},
+        {TRK_SEARCH_RUNS, "artifact_uri", "runs.artifact_uri"},
+        {TRK_SEARCH_EXPERIMENTS, "name", "experiments.name"},
+        {TRK_SEARCH_EXPERIMENTS, "experiment_id", "experiments.experiment_id"},
+        {TRK_SEARCH_EXPERIMENTS, "creation_time", "experiments.creation_time"},
+        {TRK_SEARCH_EXPERIMENTS, "last_update_time", "experiments.last_update_time"},
+        {TRK_SEARCH_REGISTERED_MODELS, "name", "registered_models.name"},
+        {TRK_SEARCH_REGISTERED_MODELS, "timestamp", "registered_models.last_updated_time"},
+        {TRK_SEARCH_REGISTERED_MODELS, "last_updated_timestamp",
+         "registered_models.last_updated_time"},
+        {TRK_SEARCH_MODEL_VERSIONS, "name", "model_versions.name"},
+        {TRK_SEARCH_MODEL_VERSIONS, "run_id", "model_versions.run_id"},
+        {TRK_SEARCH_MODEL_VERSIONS, "source_path", "model_versions.source"},
+        {TRK_SEARCH_MODEL_VERSIONS, "version_number", "model_versions.version"},
+        {TRK_SEARCH_MODEL_VERSIONS, "creation_timestamp", "model_versions.creation_time"},
+        {TRK_SEARCH_MODEL_VERSIONS, "last_updated_timestamp", "model_versions.last_updated_time"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (map[i].kind == kind && strcmp(map[i].key, k) == 0) return map[i].col;
+    return NULL;
+}
+
+static int is_text_column(const char *col)
+{
+    return !strstr(col, "time") && !strstr(col, "version") && !strstr(col, "experiment_id");
+}
+
+/* --- SQL emission ------------------------------------------------------------------------- */
+/* Appends a LIKE pattern converted for `glob` (SQLite GLOB) or for LIKE/ILIKE with '\' as the
+ * escape character. */
+static void like_pattern(cctx *c, const char *pat, int glob, ef_buf *o)
+{
+    for (const char *p = pat; *p; p++) {
+        char ch = *p;
+        int lit = 1;
+        if (ch == '\\' && p[1])
+            ch = *++p;
+        else if (ch == '%' || ch == '_')
+            lit = 0;
+        int rc;
+        if (!lit)
+            rc = ef_buf_appendc(o, glob ? (ch == '%' ? '*' : '?') : ch);
+        else if (glob && (ch == '*' || ch == '?' || ch == '['))
+            rc = ef_buf_appendf(o, "[%c]", ch);
+        else if (!glob && (ch == '%' || ch == '_' || ch == '\\'))
+            rc = ef_buf_appendf(o, "\\%c", ch);
+        else
+            rc = ef_buf_appendc(o, ch);
+        if (rc) c->oom = 1;
+    }
+}
+
+/* Appends `col <op> ?` for a string comparison op (=, !=, LIKE, ILIKE) and binds val. */
+static void str_cond(cctx *c, ef_buf *b, const char *col, const char *op, const char *val)
+{
+    if (strcmp(op, "=") == 0 || strcmp(op, "!=") == 0) {
+        ap(c, b, "%s %s ?", col, op[0] == '=' ? "=" : "<>");
+        param_text(c, val, strlen(val));
+        return;
+    }
+    int ilike = strcmp(op, "ILIKE") == 0;
+    int glob = !ilike && c->dialect == EF_SQL_SQLITE;
+    ef_buf pat;
+    ef_buf_init(&pat);
+    like_pattern(c, val, glob, &pat);
+    if (glob)
+        ap(c, b, "%s GLOB ?", col);
+    else
+        ap(c, b, "%s %s ? ESCAPE '\\'", col,
+           ilike && c->dialect == EF_SQL_POSTGRES ? "ILIKE" : "LIKE");
+    param_text(c, pat.data ? pat.data : "", pat.len);
+    ef_buf_release(&pat);
+}
+
+static void in_cond(cctx *c, ef_buf *b, const char *col, int negate, const value *v)
+{
+    if (v->nlist == 0) { /* like SQLAlchemy's empty IN */
+        ap(c, b, negate ? "1=1" : "1=0");
+        return;
+    }
+    ap(c, b, "%s %sIN (", col, negate ? "NOT " : "");
+    for (size_t i = 0; i < v->nlist; i++) {
+        ap(c, b, i ? ", ?" : "?");
+        param_text(c, v->list[i], strlen(v->list[i]));
+    }
+    ap(c, b, ")");
+}
+
+/* A string condition of any comparator on col (lists only with IN / NOT IN). */
+static int any_str_cond(cctx *c, ef_buf *b, const char *col, const char *op, const value *v)
+{
+    int in = strcmp(op, "IN") == 0, notin = strcmp(op, "NOT IN") == 0;
+    if (v->is_list != (in || notin)) {
+        if (v->is_list)
+            return sfail(c->e, "Invalid comparator '%s': a list of values needs IN or NOT IN", op);
+        return sfail(c->e, "Invalid comparator '%s': IN and NOT IN need a list of values", op);
+    }
+    if (v->is_list)
+        in_cond(c, b, col, notin, v);
+    else
+        str_cond(c, b, col, op, v->s);
+    return 0;
+}
+
+static const char *sql_op(const char *op)
+{
+    return strcmp(op, "!=") == 0 ? "<>" : op;
+}
+
+static int is_numeric_op(const char *op)
+{
+    static const char *const ops[] = {">", ">=", "!=", "=", "<", "<=", NULL};
+    return in_list(op, ops);
+}
+
+static int is_string_op(const char *op)
+{
+    static const char *const ops[] = {"!=", "=", "LIKE", "ILIKE", NULL};
+    return in_list(op, ops);
+}
+
+#define METRIC_OPS_REPR "{'>', '>=', '!=', '=', '<', '<='}"
+#define STRING_OPS_REPR "{'!=', '=', 'LIKE', 'ILIKE'}"
+#define STRING_ATTR_OPS_REPR "{'!=', '=', 'LIKE', 'ILIKE', 'IN', 'NOT IN'}"
+
+/* --- one comparison per kind -------------------------------------------------------------- */
+typedef struct cmp {
+    size_t ident, val, vend; /* token indexes; vend > val for a list */
+    char op[8];              /* upper-cased: = != < ... LIKE ILIKE IN "NOT IN" */
+} cmp;
+
+/* A value token of a comparison, interpreted as MLflow's _get_value would for `expect`:
+ * 'n' number, 's' string, 'l' string or list. */
+static int get_value(cctx *c, const toks *ts, const cmp *k, char expect, int lower_only, value *v)
+{
+    const tok *t = &ts->v[k->val];
+    if (k->vend > k->val) return parse_list(c, ts, k->val, k->vend, lower_only, v);
+    if (expect == 'n') {
+        v->is_number = 1;
+        v->s = dup_n(t->p, t->n);
+        return v->s ? 0 : soom(c->e);
+    }
+    return string_value(c, t, v);
+}
+
+static int compile_run_cmp(cctx *c, const toks *ts, const cmp *k, const char *entity,
+                           const char *key, ef_buf *b)
+{
+    const tok *vt = &ts->v[k->val];
+    int vtn = k->vend > k->val ? (int)(ts->v[k->vend].p + ts->v[k->vend].n - vt->p) : (int)vt->n;
+    value v = {0};
+    int rc = -1;
+    int et = entity ? run_entity(entity) : E_ATTR;
+    if (et < 0) {
+        sfail(c->e,
+              "Invalid entity type '%s'. Valid values are ['metric', 'parameter', 'tag', "
+              "'attribute', 'dataset']",
+              entity);
+        goto out;
+    }
+    if (et == E_ATTR && !in_list(key, run_search_keys)) {
+        sfail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'", key,
+              RUN_SEARCH_KEYS_REPR);
+        goto out;
+    }
+    if (et == E_DATASET && !in_list(key, dataset_keys)) {
+        sfail(c->e,
+              "Invalid dataset key '%s' specified. Valid keys are "
+              "'{'name', 'digest', 'context'}'",
+              key);
+        goto out;
+    }
+    const char *ck = canonical_run_key(key);
+    int numeric_attr =
+        et == E_ATTR && (strcmp(ck, "start_time") == 0 || strcmp(ck, "end_time") == 0);
+    int is_list = k->vend > k->val;
+    /* _get_value */
+    if (et == E_METRIC || numeric_attr) {
+        if (vt->type != T_NUMBER || is_list) {
+            if (et == E_METRIC)
+                sfail(c->e, "Expected numeric value type for metric. Found %.*s", vtn, vt->p);
+            else
+                sfail(c->e, "Expected numeric value type for numeric attribute: %s. Found %.*s",
+                      key, vtn, vt->p);
+            goto out;
+        }
+        if (get_value(c, ts, k, 'n', 0, &v)) goto out;
+    } else if (is_list && (et == E_PARAM || et == E_TAG)) {
+        sfail(c->e, "Expected a quoted string value for %s (e.g. 'my-value'). Got value %.*s",
+              et == E_PARAM ? "parameter" : "tag", vtn, vt->p);
+        goto out;
+    } else if (is_list && et == E_ATTR && strcmp(ck, "run_id") != 0) {
+        sfail(c->e, "Only the 'run_id' attribute supports comparison with a list of quoted "
+                    "string values.");
+        goto out;
+    } else if (vt->type == T_NUMBER) {
+        if (et == E_PARAM || et == E_TAG)
+            sfail(c->e, "Expected a quoted string value for %s (e.g. 'my-value'). Got value %.*s",
+                  et == E_PARAM ? "parameter" : "tag", vtn, vt->p);
+        else if (et == E_ATTR)
+            sfail(c->e, "Expected a quoted string value for attributes. Got value %.*s", vtn,
+                  vt->p);
+        else
+            sfail(c->e, "Expected a quoted string value for dataset attributes. Got value %.*s",
+                  vtn, vt->p);
+        goto out;
+    } else if (get_value(c, ts, k, 'l', et == E_ATTR, &v)) {
+        goto out;
+    }
+    /* comparators (the store's is_metric / is_param / ... checks) */
+    const char *op = k->op;
+    if ((et == E_METRIC || numeric_attr) && !is_numeric_op(op)) {
+        sfail(c->e, "Invalid comparator '%s' not one of '%s'", op, METRIC_OPS_REPR);
+        goto out;
+    }
+    if ((et == E_PARAM || et == E_TAG) && !is_string_op(op)) {
+        sfail(c->e, "Invalid comparator '%s' not one of '%s'", op, STRING_OPS_REPR);
+        goto out;
+    }
+    if ((et == E_DATASET || (et == E_ATTR && !numeric_attr)) && !is_string_op(op) &&
+        strcmp(op, "IN") != 0 && strcmp(op, "NOT IN") != 0) {
+        sfail(c->e, "Invalid comparator '%s' not one of '%s'", op, STRING_ATTR_OPS_REPR);
+        goto out;
+    }
+    switch ((entity_t)et) {
+    case E_METRIC:
+        ap(c, b,
+           "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = runs.run_uuid"
+           " AND m.key = ? AND ");
+        param_text(c, key, strlen(key));
+        if (strcmp(op, "!=") == 0)
+            ap(c, b, "(m.is_nan = 1 OR m.value <> ?))");
+        else
+            ap(c, b, "m.is_nan = 0 AND m.value %s ?)", op);
+        param_double(c, strtod(v.s, NULL)); /* Python's float(): overflow gives +-inf */
+        break;
+    case E_PARAM:
+    case E_TAG:
+        ap(c, b, "EXISTS (SELECT 1 FROM %s x WHERE x.run_uuid = runs.run_uuid AND x.key = ? AND ",
+           et == E_PARAM ? "params" : "tags");
+        param_text(c, key, strlen(key));
+        str_cond(c, b, "x.value", op, v.s);
+        ap(c, b, ")");
+        break;
+    case E_ATTR:
+        if (numeric_attr) {
+            ap(c, b, "%s %s ?", attr_column(c->kind, ck), sql_op(op));
+            param_number(c, v.s, strlen(v.s));
+        } else if (any_str_cond(c, b, attr_column(c->kind, ck), op, &v)) {
+            goto out;
+        }
+        break;
+    case E_DATASET:
+        if (strcmp(key, "context") == 0) {
+            ap(c, b,
+               "EXISTS (SELECT 1 FROM inputs i JOIN input_tags it ON it.input_uuid ="
+               " i.input_uuid WHERE i.destination_id = runs.run_uuid AND it.name = ? AND ");
+            param_text(c, "mlflow.data.context", strlen("mlflow.data.context"));
+            if (any_str_cond(c, b, "it.value", op, &v)) goto out;
+        } else {
+            ap(c, b,
+               "EXISTS (SELECT 1 FROM inputs i JOIN datasets d ON d.dataset_uuid ="
+               " i.source_id WHERE i.destination_id = runs.run_uuid AND ");
+            if (any_str_cond(c, b, strcmp(key, "name") == 0 ? "d.name" : "d.digest", op, &v))
+                goto out;
+        }
+        ap(c, b, ")");
+        break;
+    }
+    rc = 0;
+out:
+    value_release(&v);
+    return rc;
+}
+
+/* Experiments, registered models and model versions share MLflow's narrower identifier rules
+ * (entity: none, attribute, tag, tags) and their stores' comparator checks. */
+static int compile_other_cmp(cctx *c, const toks *ts, const cmp *k, const char *entity,
+                             const char *key, ef_buf *b)
+{
+    const tok *vt = &ts->v[k->val];
+    int is_list = k->vend > k->val;
+    int vtn = is_list ? (int)(ts->v[k->vend].p + ts->v[k->vend].n - vt->p) : (int)vt->n;
+    const char *op = k->op;
+    value v = {0};
+    int rc = -1;
+    if (entity && strcmp(entity, "attribute") != 0 && strcmp(entity, "tag") != 0 &&
+        strcmp(entity, "tags") != 0) {
+        sfail(c->e,
+              "Invalid entity type '%s'. Valid entity types are ('attribute', 'tag', "
+              "'tags')",
+              entity);
+        goto out;
+    }
+    int is_tag = entity && strcmp(entity, "attribute") != 0;
+    if (is_tag) {
+        if (is_list || vt->type == T_NUMBER) {
+            sfail(c->e, "Expected a quoted string value for tag (e.g. 'my-value'). Got value %.*s",
+                  vtn, vt->p);
+            goto out;
+        }
+        if (get_value(c, ts, k, 's', 0, &v)) goto out;
+        if (!is_string_op(op)) {
+            sfail(c->e, "Invalid comparator for tag: %s", op);
+            goto out;
+        }
+        if (c->kind == TRK_SEARCH_EXPERIMENTS)
+            ap(c, b,
+               "EXISTS (SELECT 1 FROM experiment_tags x WHERE x.experiment_id ="
+               " experiments.experiment_id AND x.key = ? AND ");
+        else if (c->kind == TRK_SEARCH_REGISTERED_MODELS)
+            ap(c, b,
+               "EXISTS (SELECT 1 FROM registered_model_tags x WHERE x.name ="
+               " registered_models.name AND x.key = ? AND ");
+        else
+            ap(c, b,
+               "EXISTS (SELECT 1 FROM model_version_tags x WHERE x.name ="
+               " model_versions.name AND x.version = model_versions.version AND"
+               " x.key = ? AND ");
+        param_text(c, key, strlen(key));
+        str_cond(c, b, "x.value", op, v.s);
+        ap(c, b, ")");
+        rc = 0;
+        goto out;
+    }
+    const char *const *keys = c->kind == TRK_SEARCH_EXPERIMENTS      ? exp_search_keys
+                              : c->kind == TRK_SEARCH_MODEL_VERSIONS ? mv_search_keys
+                                                                     : NULL;
+    int valid = keys ? in_list(key, keys) : strcmp(key, "name") == 0;
+    if (!valid) {
+        sfail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'", key,
+              c->kind == TRK_SEARCH_EXPERIMENTS ? "{'name', 'creation_time', 'last_update_time'}"
+              : c->kind == TRK_SEARCH_MODEL_VERSIONS
+                  ? "{'name', 'version_number', 'run_id', 'source_path'}"
+                  : "{'name'}");
+        goto out;
+    }
+    int numeric = strstr(key, "time") || strcmp(key, "version_number") == 0;
+    const char *col = attr_column(c->kind, key);
+    if (is_list && strcmp(key, "run_id") != 0) {
+        sfail(c->e, "Only the 'run_id' attribute supports comparison with a list of quoted "
+                    "string values.");
+        goto out;
+    }
+    if (vt->type == T_NUMBER && !numeric) {
+        if (c->kind == TRK_SEARCH_MODEL_VERSIONS)
+            sfail(c->e, "Only the '{'version_number', 'creation_timestamp', "
+                        "'last_updated_timestamp'}' attributes support comparison with "
+                        "numeric values.");
+        else if (c->kind == TRK_SEARCH_EXPERIMENTS)
+            sfail(c->e, "Expected a quoted string value for attributes. Got value %.*s", vtn,
+                  vt->p);
+        else
+            sfail(c->e,
+                  "Expected a quoted string value or a list of quoted string values for "
+                  "attributes. Got value %.*s",
+                  vtn, vt->p);
+        goto out;
+    }
+    if (numeric) {
+        int f;
+        if (vt->type == T_NUMBER) {
+            if (get_value(c, ts, k, 'n', 0, &v)) goto out;
+        } else if (c->kind == TRK_SEARCH_MODEL_VERSIONS && !is_list &&
+                   (vt->type == T_STRING || vt->quoted) && vt->n > 2 &&
+                   scan_number(vt->p + 1, &f) == vt->n - 2 && !f) {
+            if (get_value(c, ts, k, 's', 0, &v)) goto out; /* version_number = '3' */
+        } else {
+            sfail(c->e, "Expected numeric value type for numeric attribute: %s. Found %.*s", key,
+                  vtn, vt->p);
+            goto out;
+        }
+        if (!is_numeric_op(op)) {
+            if (c->kind == TRK_SEARCH_MODEL_VERSIONS)
+                sfail(c->e, "Invalid comparator for attribute %s: %s", key, op);
+            else
+                sfail(c->e, "Invalid comparator for numeric attribute: %s", op);
+            goto out;
+        }
+        ap(c, b, "%s %s ?", col, sql_op(op));
+        param_number(c, v.s, strlen(v.s));
+        rc = 0;
+        goto out;
+    }
+    if (get_value(c, ts, k, 'l', 1, &v)) goto out;
+    int ok = is_string_op(op) || (c->kind == TRK_SEARCH_MODEL_VERSIONS && strcmp(op, "IN") == 0 &&
+                                  strcmp(key, "run_id") == 0);
+    if (!ok) {
+        sfail(c->e,
+              c->kind == TRK_SEARCH_EXPERIMENTS ? "Invalid comparator for string "
+                                                  "attribute: %s"
+                                                : "Invalid comparator for attribute: %s",
+              op);
+        goto out;
+    }
+    rc = any_str_cond(c, b, col, op, &v);
+out:
+    value_release(&v);
+    return rc;
+}
+
+/* --- filter ------------------------------------------------------------------------------- */
+static int compile_filter(cctx *c, const char *filter, ef_buf *where)
+{
+    toks ts = {0};
+    cmp *cmps = NULL;
+    size_t ncmp = 0;
+    ef_buf inv;
+    int rc = -1;
+    ef_buf_init(&inv);
+    int lx = lex(filter, &ts);
+    if (lx == EF_ENOMEM) {
+        soom(c->e);
+        goto out;
+    }
+    if (lx) {
+        sfail(c->e, "Error on parsing filter '%s'", filter);
+        goto out;
+    }
+    cmps = calloc(ts.n, sizeof *cmps); /* at most one comparison per token */
+    if (!cmps) {
+        soom(c->e);
+        goto out;
+    }
+    /* pass 1: split into comparisons and invalid clauses (sqlparse's grouping) */
+    for (size_t i = 0; ts.v[i].type != T_END;) {
+        const tok *t = &ts.v[i], *a = &ts.v[i + 1];
+        if (t->type == T_AND) {
+            i++;
+            continue;
+        }
+        if (t->type == T_IDENT) {
+            cmp k = {.ident = i};
+            size_t vi = 0;
+            if (a->type == T_OP) {
+                snprintf(k.op, sizeof k.op, "%.*s", (int)a->n, a->p);
+                vi = i + 2;
+            } else if (a->type == T_IN && ts.v[i + 2].type == T_LPAREN) {
+                strcpy(k.op, "IN");
+                vi = i + 2;
+            } else if (a->type == T_NOT && ts.v[i + 2].type == T_IN &&
+                       ts.v[i + 3].type == T_LPAREN) {
+                strcpy(k.op, "NOT IN");
+                vi = i + 3;
+            }
+            tok_type vt = vi ? ts.v[vi].type : T_END;
+            if (vt == T_STRING || vt == T_NUMBER || vt == T_IDENT || vt == T_LPAREN) {
+                for (char *p = k.op; *p; p++)
+                    *p = (char)toupper((unsigned char)*p);
+                k.val = k.vend = vi;
+                if (vt == T_LPAREN) k.vend = match_paren(&ts, vi);
+                cmps[ncmp++] = k;
+                i = k.vend + 1;
+                continue;
+            }
+        }
+        size_t j = t->type == T_LPAREN ? match_paren(&ts, i) : i;
+        int len = (int)(ts.v[j].p + ts.v[j].n - t->p);
+        if (c->kind == TRK_SEARCH_RUNS)
+            ap(c, &inv, "%s'%.*s'", inv.len ? ", " : "", len, t->p);
+        else
+            ap(c, &inv, "%s%.*s", inv.len ? ", " : "", len, t->p);
+        i = j + 1;
+    }
+    if (inv.len) {
+        sfail(c->e, "Invalid clause(s) in filter string: %s", inv.data);
+        goto out;
+    }
+    /* pass 2: each comparison to SQL */
+    for (size_t i = 0; i < ncmp; i++) {
+        char *entity = NULL, *key = NULL;
+        const tok *it = &ts.v[cmps[i].ident];
+        if (split_ident(it->p, it->n, &entity, &key)) {
+            soom(c->e);
+            goto out;
+        }
+        ap(c, where, "%s(", i ? " AND " : "");
+        int r = c->kind == TRK_SEARCH_RUNS
+                    ? compile_run_cmp(c, &ts, &cmps[i], entity, key, where)
+                    : compile_other_cmp(c, &ts, &cmps[i], entity, key, where);
+        ap(c, where, ")");
+        free(entity);
+        free(key);
+        if (r) goto out;
+    }
+    if (!ncmp) ap(c, where, "1=1");
+    rc = 0;
+out:
+    ef_buf_release(&inv);
+    free(cmps);
+    free(ts.v);
+    return rc;
+}
+
+/* --- order_by ----------------------------------------------------------------------------- */
+typedef struct order_item {
+    char *entity, *key;
+    int asc;
+} order_item;
+
+/* Parses one order_by string "<ident> [ASC|DESC]". */
+static int parse_order_item(cctx *c, const char *s, order_item *o)
+{
+    toks ts = {0};
+    int rc = -1;
+    int lx = lex(s, &ts);
+    if (lx == EF_ENOMEM) {
+        soom(c->e);
+        goto out;
+    }
+    if (lx || ts.n < 2 || ts.n > 3 || ts.v[0].type != T_IDENT) {
+        sfail(c->e, "Invalid order_by clause '%s'. Could not be parsed.", s);
+        goto out;
+    }
+    o->asc = 1;
+    if (ts.n == 3) {
+        const tok *d = &ts.v[1];
+        if (d->type != T_IDENT && d->type != T_AND && d->type != T_OR && d->type != T_NOT &&
+            d->type != T_IN && !(d->type == T_OP && isalpha((unsigned char)d->p[0]))) {
+            sfail(c->e, "Invalid order_by clause '%s'. Could not be parsed.", s);
+            goto out;
+        }
+        if (word_is(d->p, d->n, "desc"))
+            o->asc = 0;
+        else if (!word_is(d->p, d->n, "asc")) {
+            sfail(c->e, "Invalid ordering key in order_by clause '%s'.", s);
+            goto out;
+        }
+    }
+    if (split_ident(ts.v[0].p, ts.v[0].n, &o->entity, &o->key)) {
+        soom(c->e);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(ts.v);
+    return rc;
+}
+
+static int order_dup(cctx *c, const json_t *order_by)
+{
+    ef_buf l;
+    size_t i;
+    json_t *v;
+    ef_buf_init(&l);
+    json_array_foreach(order_by, i, v) ap(c, &l, "%s'%s'", i ? ", " : "", json_string_value(v));
+    sfail(c->e, "`order_by` contains duplicate fields: [%s]", l.data ? l.data : "");
+    ef_buf_release(&l);
+    return -1;
+}
+
+/* Appends one ORDER BY term for a run item. seen: canonical "<entity>\x1f<key>" list. */
+static int run_order_term(cctx *c, const order_item *o, ef_buf *b)
+{
+    int et = o->entity ? run_entity(o->entity) : E_ATTR;
+    const char *dir = o->asc ? "ASC" : "DESC";
+    const char *coll = c->dialect == EF_SQL_POSTGRES ? " COLLATE \"C\"" : "";
+    if (et < 0)
+        return sfail(c->e,
+                     "Invalid entity type '%s'. Valid values are ['metric', 'parameter', "
+                     "'tag', 'attribute', 'dataset']",
+                     o->entity);
+    if (et == E_ATTR && !in_list(o->key, run_order_keys))
+        return sfail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'", o->key,
+                     RUN_ORDER_KEYS_REPR);
+    if (et == E_DATASET) return sfail(c->e, "Invalid identifier type 'dataset'");
+    if (et == E_ATTR) {
+        const char *col = attr_column(TRK_SEARCH_RUNS, canonical_run_key(o->key));
+        ap(c, b, "CASE WHEN %s IS NULL THEN 1 ELSE 0 END, %s%s %s", col, col,
+           is_text_column(col) ? coll : "", dir);
+    } else if (et == E_METRIC) {
+        ap(c, b,
+           "COALESCE((SELECT m.is_nan FROM latest_metrics m WHERE m.run_uuid ="
+           " runs.run_uuid AND m.key = ?), 2), (SELECT m.value FROM latest_metrics m"
+           " WHERE m.run_uuid = runs.run_uuid AND m.key = ?) %s",
+           dir);
+        param_text(c, o->key, strlen(o->key));
+        param_text(c, o->key, strlen(o->key));
+    } else {
+        const char *t = et == E_PARAM ? "params" : "tags";
+        ap(c, b,
+           "CASE WHEN (SELECT x.value FROM %s x WHERE x.run_uuid = runs.run_uuid AND"
+           " x.key = ?) IS NULL THEN 1 ELSE 0 END, (SELECT x.value FROM %s x WHERE"
+           " x.run_uuid = runs.run_uuid AND x.key = ?)%s %s",
+           t, t, coll, dir);
+        param_text(c, o->key, strlen(o->key));
+        param_text(c, o->key, strlen(o->key));
+    }
+    return 0;
+}
+
+/* Resolves a non-run order item to its column; NULL after filling e. */
+static const char *other_order_column(cctx *c, const order_item *o)
+{
+    if (c->kind == TRK_SEARCH_REGISTERED_MODELS) {
+        if (o->entity || !in_list(o->key, rm_order_keys)) {
+            sfail(c->e,
+                  "Invalid order by key '%s%s%s' specified. Valid keys are "
+                  "'{'name', 'timestamp'}'",
+                  o->entity ? o->entity : "", o->entity ? "." : "", o->key);
+            return NULL;
+        }
+        return attr_column(c->kind, o->key);
+    }
+    if (o->entity && strcmp(o->entity, "attribute") != 0 && strcmp(o->entity, "tag") != 0 &&
+        strcmp(o->entity, "tags") != 0) {
+        sfail(c->e,
+              "Invalid entity type '%s'. Valid entity types are ('attribute', 'tag', "
+              "'tags')",
+              o->entity);
+        return NULL;
+    }
+    int exp = c->kind == TRK_SEARCH_EXPERIMENTS;
+    if (o->entity && strcmp(o->entity, "attribute") != 0) {
+        sfail(c->e, "Invalid order_by entity: tag");
+        return NULL;
+    }
+    if (!in_list(o->key, exp ? exp_order_keys : mv_order_keys)) {
+        sfail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'", o->key,
+              exp ? "{'name', 'experiment_id', 'creation_time', 'last_update_time'}"
+                  : "{'name', 'version_number', 'creation_timestamp', "
+                    "'last_updated_timestamp'}");
+        return NULL;
+    }
+    return attr_column(c->kind, o->key);
+}
+
+/* The identity of an order field for the duplicate check: the run entity class and canonical
+ * key, or the column for the other kinds. malloc'd, NULL on OOM. */
+static char *order_identity(cctx *c, const order_item *o, const char *field)
+{
+    ef_buf id;
+    ef_buf_init(&id);
+    if (c->kind == TRK_SEARCH_RUNS) {
+        int et = o->entity ? run_entity(o->entity) : E_ATTR;
+        ap(c, &id, "%d:%s", et, et == E_ATTR ? canonical_run_key(o->key) : o->key);
+    } else {
+        ap(c, &id, "%s", field);
+    }
+    return c->oom ? (ef_buf_release(&id), NULL) : ef_buf_take(&id, NULL);
+}
+
+static int seen_has(const ef_strlist *l, const char *s)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], s) == 0) return 1;
+    return 0;
+}
+
+static int compile_order(cctx *c, const json_t *order_by, ef_buf *b)
+{
+    static const char *const exp_default[] = {"creation_time DESC", "experiment_id ASC", NULL};
+    static const char *const mv_default[] = {"last_updated_timestamp DESC", "name ASC",
+                                             "version_number DESC", NULL};
+    const char *const *defaults = NULL;
+    ef_strlist seen;
+    size_t n = order_by ? json_array_size(order_by) : 0;
+    int rc = -1;
+    ef_strlist_init(&seen);
+    if (order_by && !json_is_array(order_by))
+        return sfail(c->e, "Invalid value for order_by: expected a list of strings");
+    if (!n)
+        defaults = c->kind == TRK_SEARCH_EXPERIMENTS      ? exp_default
+                   : c->kind == TRK_SEARCH_MODEL_VERSIONS ? mv_default
+                                                          : NULL;
+    if (defaults)
+        while (defaults[n])
+            n++;
+    ap(c, b, "ORDER BY ");
+    for (size_t i = 0; i < n; i++) {
+        const char *s = defaults ? defaults[i] : json_string_value(json_array_get(order_by, i));
+        order_item o = {0};
+        const char *field = NULL;
+        char *id = NULL;
+        int bad = 1;
+        if (!s) {
+            sfail(c->e, "Invalid value for order_by: expected a list of strings");
+            goto next;
+        }
+        if (parse_order_item(c, s, &o)) goto next;
+        if (i) ap(c, b, ", ");
+        if (c->kind == TRK_SEARCH_RUNS) {
+            if (run_order_term(c, &o, b)) goto next;
+        } else {
+            if (!(field = other_order_column(c, &o))) goto next;
+            ap(c, b, "%s%s %s", field,
+               c->dialect == EF_SQL_POSTGRES && is_text_column(field) ? " COLLATE \"C\"" : "",
+               o.asc ? "ASC" : "DESC");
+        }
+        if (!(id = order_identity(c, &o, field))) {
+            soom(c->e);
+            goto next;
+        }
+        /* MLflow's experiment search has no duplicate check */
+        if (c->kind != TRK_SEARCH_EXPERIMENTS && seen_has(&seen, id)) {
+            order_dup(c, order_by);
+            goto next;
+        }
+        if (ef_strlist_push(&seen, id)) {
+            soom(c->e);
+            goto next;
+        }
+        bad = 0;
+    next:
+        free(id);
+        free(o.entity);
+        free(o.key);
+        if (bad) goto out;
+    }
+    /* tie-breakers */
+    const char *sep = n ? ", " : "";
+    if (c->kind == TRK_SEARCH_RUNS) {
+        char start[32];
+        snprintf(start, sizeof start, "%d:start_time", E_ATTR);
+        if (!seen_has(&seen, start)) ap(c, b, "%sruns.start_time DESC", sep), sep = ", ";
+        ap(c, b, "%sruns.run_uuid ASC", sep);
+    } else if (c->kind == TRK_SEARCH_EXPERIMENTS) {
+        if (!seen_has(&seen, "experiments.experiment_id"))
+            ap(c, b, "%sexperiments.experiment_id DESC", sep);
+    } else if (c->kind == TRK_SEARCH_REGISTERED_MODELS) {
+        if (!seen_has(&seen, "registered_models.name"))
+            ap(c, b, "%sregistered_models.name%s ASC", sep,
+               c->dialect == EF_SQL_POSTGRES ? " COLLATE \"C\"" : "");
+    } else {
+        if (!seen_has(&seen, "model_versions.name"))
+            ap(c, b, "%smodel_versions.name%s ASC", sep,
+               c->dialect == EF_SQL_POSTGRES ? " COLLATE \"C\"" : ""),
+                sep = ", ";
+        if (!seen_has(&seen, "model_versions.version"))
+            ap(c, b, "%smodel_versions.version DESC", sep);
+    }
+    rc = 0;
+out:
+    ef_strlist_release(&seen);
+    return rc;
+}
+
+/* --- public ------------------------------------------------------------------------------- */
+int trk__search_compile(trk_search_kind kind, ef_sql_dialect_t dialect, const char *filter,
+                        const json_t *order_by, trk_search_sql *out, trk_err *e)
+{
+    trk_search_sql ord = {0};
+    cctx c = {.kind = kind, .dialect = dialect, .ps = out, .e = e};
+    int rc = -1;
+    assert(out && e);
+    memset(out, 0, sizeof *out);
+    ef_buf_init(&out->where);
+    ef_buf_init(&out->order);
+    ef_buf_init(&ord.where);
+    ef_buf_init(&ord.order);
+    if (filter && *filter) {
+        if (compile_filter(&c, filter, &out->where)) goto out;
+    } else {
+        ap(&c, &out->where, "1=1");
+    }
+    c.ps = &ord; /* order's parameters follow where's */
+    if (compile_order(&c, order_by, &out->order)) goto out;
+    if (c.oom) {
+        soom(e);
+        goto out;
+    }
+    if (ord.nparams) {
+        size_t need = out->nparams + ord.nparams;
+        if (need > out->cap) {
+            trk_sql_param *v = realloc(out->params, need * sizeof *v);
+            if (!v) {
+                soom(e);
+                goto out;
+            }
+            out->params = v;
+            out->cap = need;
+        }
+        memcpy(out->params + out->nparams, ord.params, ord.nparams * sizeof *ord.params);
+        out->nparams = need;
+        ord.nparams = 0;
+    }
+    rc = 0;
+out:
+    if (!rc && c.oom) rc = soom(e);
+    trk__search_sql_release(&ord);
+    if (rc) trk__search_sql_release(out);
+    return rc;
+}
+
+void trk__search_sql_release(trk_search_sql *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->nparams; i++)
+        free(s->params[i].s);
+    free(s->params);
+    ef_buf_release(&s->where);
+    ef_buf_release(&s->order);
+    s->params = NULL;
+    s->nparams = s->cap = 0;
+}
+
+int trk__search_bind(const trk_search_sql *s, ef_sql_stmt *st, int first)
+{
+    int idx = first;
+    for (size_t i = 0; i < s->nparams; i++, idx++) {
+        const trk_sql_param *p = &s->params[i];
+        int rc = p->type == 'i'   ? ef_sql_bind_int64(st, idx, p->i)
+                 : p->type == 'd' ? ef_sql_bind_double(st, idx, p->d)
+                                  : ef_sql_bind_text(st, idx, p->s, strlen(p->s));
+        if (rc) return -1;
+    }
+    return idx;
+}
+
+/* --- page tokens -------------------------------------------------------------------------- */
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *trk__page_token_encode(int64_t offset)
+{
+    char json[64];
+    int n = snprintf(json, sizeof json, "{\"offset\": %lld}", (long long)offset);
+    char *o = malloc(((size_t)n + 2) / 3 * 4 + 1), *w = o;
+    if (!o) return NULL;
+    for (int i = 0; i < n; i += 3) {
+        unsigned v = (unsigned char)json[i] << 16;
+        if (i + 1 < n) v |= (unsigned char)json[i + 1] << 8;
+        if (i + 2 < n) v |= (unsigned char)json[i + 2];
+        *w++ = b64[v >> 18 & 63];
+        *w++ = b64[v >> 12 & 63];
+        *w++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
+        *w++ = i + 2 < n ? b64[v & 63] : '=';
+    }
+    *w = '\0';
+    return o;
+}
+
+/* Strict base64 (padded, standard alphabet). Returns the decoded length or -1. */
+static long b64_decode(const char *s, size_t n, unsigned char *out)
+{
+    long w = 0;
+    if (n % 4) return -1;
+    for (size_t i = 0; i < n; i += 4) {
+        unsigned v = 0;
+        int pad = 0;
+        for (int j = 0; j < 4; j++) {
+            const char *p = s[i + j] ? strchr(b64, s[i + j]) : NULL;
+            if (s[i + j] == '=' && i + 4 == n && j >= 2) {
+                pad++;
+                v <<= 6;
+                continue;
+            }
+            if (!p || pad) return -1;
+            v = v << 6 | (unsigned)(p - b64);
+        }
+        out[w++] = (unsigned char)(v >> 16);
+        if (pad < 2) out[w++] = (unsigned char)(v >> 8);
+        if (pad < 1) out[w++] = (unsigned char)v;
+    }
+    return w;
+}
+
+int trk__page_token_decode(const char *token, int64_t *offset, trk_err *e)
+{
+    unsigned char *raw = NULL;
+    json_t *doc = NULL;
+    char *dump = NULL;
+    int rc = -1;
+    *offset = 0;
+    if (!token || !*token) return 0;
+    size_t n = strlen(token);
+    raw = malloc(n / 4 * 3 + 1);
+    if (!raw) return soom(e);
+    long len = b64_decode(token, n, raw);
+    if (len < 0) {
+        sfail(e, "Invalid page token, could not base64-decode");
+        goto out;
+    }
+    raw[len] = '\0';
+    doc = json_loadb((const char *)raw, (size_t)len, 0, NULL);
+    if (!doc) {
+        for (long i = 0; i < len; i++)
+            if (raw[i] < 0x20 || raw[i] >= 0x7f) raw[i] = '?';
+        sfail(e, "Invalid page token, decoded value=b'%s'", (const char *)raw);
+        goto out;
+    }
+    json_t *v = json_is_object(doc) ? json_object_get(doc, "offset") : NULL;
+    long long off = 0;
+    if (json_is_integer(v)) {
+        off = json_integer_value(v);
+    } else if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) < 9e18) {
+        off = (long long)json_real_value(v);
+    } else if (json_is_string(v)) {
+        char *end;
+        errno = 0;
+        off = strtoll(json_string_value(v), &end, 10);
+        while (isspace((unsigned char)*end))
+            end++;
+        if (*end || errno || end == json_string_value(v)) off = -1;
+    }
+    if (off <= 0) {
+        dump = json_dumps(doc, JSON_COMPACT);
+        sfail(e, "Invalid page token, parsed value=%s", dump ? dump : "?");
+        goto out;
+    }
+    *offset = off;
+    rc = 0;
+out:
+    free(dump);
+    json_decref(doc);
+    free(raw);
+    return rc;
+}

@@ -1,0 +1,135 @@
+/* trk_int.h - internals shared by the tracking server's files. Prefix trk__.
+ *
+ *   schema.c      the database schema (migrations)
+ *   tracking.c    ef_tracking_open/free/register: pool, artifact repository, route tables
+ *   request.c     request messages, MLflow error replies, JSON replies (this header's §1-§3)
+ *   search.c      MLflow's search filter / order_by grammar -> SQL (search.h)
+ *   experiments.c runs.c metrics.c   tracking RPCs       (routes: trk__tracking_routes)
+ *   registry.c    model registry RPCs                    (routes: trk__registry_routes)
+ *   artifacts.c   artifact repository + proxy RPCs       (routes: trk__artifact_routes)
+ */
+#ifndef EF_TRACKING_TRK_INT_H
+#define EF_TRACKING_TRK_INT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/server.h"
+#include "sql/pool.h"
+#include "tracking/tracking.h"
+
+/* --- §1 MLflow error codes (spec §6): the HTTP status follows from the code ----------------- */
+typedef enum {
+    TRK_INVALID_PARAMETER_VALUE, /* 400 */
+    TRK_BAD_REQUEST,             /* 400 */
+    TRK_RESOURCE_ALREADY_EXISTS, /* 400 (not 409!) */
+    TRK_UNAUTHENTICATED,         /* 401 */
+    TRK_PERMISSION_DENIED,       /* 403 */
+    TRK_ENDPOINT_NOT_FOUND,      /* 404 */
+    TRK_RESOURCE_DOES_NOT_EXIST, /* 404 */
+    TRK_INVALID_STATE,           /* 500 */
+    TRK_INTERNAL_ERROR,          /* 500 */
+    TRK_NOT_IMPLEMENTED,         /* 501 */
+    TRK_TEMPORARILY_UNAVAILABLE, /* 503 */
+} trk_code;
+
+const char *trk__code_name(trk_code c);
+int trk__code_status(trk_code c);
+
+/* An error to report: handlers and store functions fill one and return -1. */
+typedef struct trk_err {
+    trk_code code;
+    char message[1024];
+} trk_err;
+
+/* Sets e (printf-style message) and returns -1, so `return trk__fail(e, ...)` reads well. */
+int trk__fail(trk_err *e, trk_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Database failure: logs the connection's error, sets INTERNAL_ERROR, returns -1. */
+int trk__fail_db(trk_err *e, ef_sql *db, const char *what);
+
+/* --- §2 the shared server state --------------------------------------------------------------- */
+struct ef_tracking {
+    uint32_t magic;
+    ef_sql_pool *pool;
+    ef_sql_dialect_t dialect;
+    char *default_artifact_root;  /* "mlflow-artifacts:/" or a URI prefix */
+    struct trk_artifacts *artifacts; /* the proxied repository (artifacts.c) */
+    struct trk_binding *bindings;    /* route contexts given to the HTTP server (tracking.c) */
+};
+
+/* The proxied artifact repository (artifacts.c) from opt->artifacts_destination: 0 with *out
+ * (NULL when no destination is configured), or an EF_E* code with *errmsg (malloc'd). */
+int trk__artifacts_open(const ef_tracking_options *opt, struct trk_artifacts **out, char **errmsg);
+void trk__artifacts_free(struct trk_artifacts *a);
+
+/* The proxied artifact repository (artifacts.c; more in artifact_path.h). Opens
+ * opt->artifacts_destination (folder, file:///dir or s3://bucket/prefix; a folder is created if
+ * missing). No destination -> *out NULL and 0: the proxy routes then answer 503 like
+ * `mlflow server --no-serve-artifacts`. Returns 0 or EF_E* with *errmsg (malloc'd). */
+int trk__artifacts_open(const ef_tracking_options *opt, struct trk_artifacts **out, char **errmsg);
+void trk__artifacts_free(struct trk_artifacts *a); /* NULL is fine */
+
+/* Applies the schema migrations (schema.c). */
+int trk__migrate(ef_sql *db, char **errmsg);
+
+/* 32 lowercase hex characters from a CSPRNG (run ids, dataset/input ids). out: 33 bytes. */
+void trk__uuid_hex(char out[33]);
+
+/* --- §3 requests and replies ------------------------------------------------------------------ */
+/* The request message (spec §2): for GET (and DELETE without a JSON body) the query string, with
+ * repeated keys (and key[]) collected into arrays; for POST/PATCH/DELETE the JSON body, which must
+ * come with Content-Type application/json (else 400 INVALID_PARAMETER_VALUE; a body that is not
+ * JSON counts as {}). Returns a new object, or NULL after replying with the error. */
+json_t *trk__message(ef_http_req *r);
+
+/* Typed field access with MLflow's messages. Each returns 0 (found, *out set), 1 (absent and not
+ * required: *out untouched) or -1 (e filled: missing required -> "Missing value for required
+ * parameter 'x'. See the API docs for more information about request parameters.", or wrong type
+ * -> INVALID_PARAMETER_VALUE naming the field). Query-string values arrive as strings: the int
+ * and double getters parse them; JSON numbers given as strings ("NaN", "Infinity", "1.5") are
+ * accepted for doubles like MLflow does. */
+int trk__str(const json_t *msg, const char *field, int required, const char **out, trk_err *e);
+int trk__int(const json_t *msg, const char *field, int required, int64_t *out, trk_err *e);
+int trk__double(const json_t *msg, const char *field, int required, double *out, trk_err *e);
+int trk__bool(const json_t *msg, const char *field, int required, int *out, trk_err *e);
+/* A repeated field: always yields an array, borrowed from msg (a query-string key given once
+ * arrives as a string and is wrapped into a one-element array inside msg; other non-arrays are
+ * INVALID_PARAMETER_VALUE). */
+int trk__array(const json_t *msg, const char *field, int required, json_t **out, trk_err *e);
+/* run_id, falling back to the legacy run_uuid (spec §2 "Aliases in requests"). */
+int trk__run_id(const json_t *msg, const char **out, trk_err *e);
+
+/* Replies the error as {"error_code": "...", "message": "..."} with the code's status. */
+void trk__reply_error(ef_http_req *r, const trk_err *e);
+/* Replies 200 with doc rendered like MLflow: pretty-printed with a 2-space indent, proto field
+ * names, int64 as numbers, doubles shortest round-trip (NaN written as the string "NaN"). Steals
+ * the reference. An empty response is {}. */
+void trk__reply(ef_http_req *r, json_t *doc);
+/* A metric value for a reply: a JSON real, or the string "NaN" / the largest double for +-inf,
+ * as MLflow 2.12.2 answers (spec §2 "Numbers"). */
+json_t *trk__metric_value(double v, int is_nan);
+
+/* --- routes ---------------------------------------------------------------------------------- */
+typedef void (*trk_handler)(ef_http_req *r, ef_tracking *t, const json_t *msg);
+
+typedef struct trk_route {
+    const char *method;  /* GET, POST, PATCH, DELETE, PUT */
+    const char *path;    /* after the /api/2.0 and /ajax-api/2.0 prefixes, e.g.
+                            "/mlflow/runs/create", "/mlflow-artifacts/artifacts/{path*}" */
+    trk_handler handler; /* gets the parsed message (NULL for raw-body routes: see raw) */
+    int raw;             /* 1: the handler reads the request itself (artifact up/download) */
+} trk_route;
+
+/* NULL-terminated tables, one per area (each area's file defines its own). */
+extern const trk_route trk__experiment_routes[];
+extern const trk_route trk__run_routes[];
+extern const trk_route trk__registry_routes[];
+extern const trk_route trk__artifact_routes[];
+
+/* Pool helpers that turn a failure into INTERNAL_ERROR. */
+int trk__reader(ef_tracking *t, ef_sql **db, trk_err *e);
+int trk__writer(ef_tracking *t, ef_sql **db, trk_err *e);
+void trk__release(ef_tracking *t, ef_sql *db);
+
+#endif
