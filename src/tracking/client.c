@@ -2,25 +2,15 @@
  *
  * Hand-written because there is no packaged C client for MLflow (the official clients are
  * Python, Java, R and JavaScript); the HTTP, TLS and JSON work is done by libcurl and jansson,
- * so this file is request building, MLflow's conventions (limits, tags, models:/ rules), a retry
- * loop, and artifact transfer:
- *
- *   artifact URI                     upload                         download (tree)
- *   mlflow-artifacts:/<p>            PUT  /api/2.0/mlflow-artifacts/artifacts/<p>/<file>
- *                                    GET  .../artifacts?path=<dir> (listing, per directory)
- *                                    GET  .../artifacts/<p>/<file>
- *   file:///dir, /dir                copy                           copy
- *   s3://bucket/prefix               s3/s3.h put                    s3 list + get
- *
- * Downloads go to "<dest>.tmp.<pid>.<n>" and are swapped in with renameat2(RENAME_EXCHANGE) (or
- * two renames where that is unavailable), so a reader never sees a half-downloaded model.
+ * so the client is request building, MLflow's conventions (limits, tags, models:/ rules), a retry
+ * loop, and artifact transfer. This file holds the handle, the HTTP exchange with its retry
+ * loop, the request helpers, and the experiment and run calls; client_artifacts.c holds
+ * artifact transfer and the model registry calls. The two share client_int.h.
  */
-#include "tracking/client.h"
+#include "tracking/client_int.h"
 
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -29,60 +19,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/err.h"
-#include "base/fs.h"
-#include "base/strlist.h"
 #include "json/json.h"
 #include "s3/s3.h"
 
-#define TC_MAGIC 0x54434c49u
 #define TC_MAX_METRICS 1000
 #define TC_MAX_PARAMS_TAGS 100
 #define TC_MAX_ENTITIES 1000
 #define TC_MAX_ANSWER ((size_t)1 << 30) /* largest JSON answer kept in memory */
 #define TC_MAX_BACKOFF_MS 10000
-#define TC_MAX_DEPTH 64 /* artifact directory nesting */
-
-struct ef_tc {
-    unsigned magic;
-    CURL *curl;
-    char *base; /* scheme://host[:port][/prefix], no trailing '/' */
-    char *username, *password;
-    char *bearer_hdr; /* "Authorization: Bearer <token>" */
-    char *ca_bundle;
-    long connect_timeout_ms, timeout_ms, backoff_ms;
-    int max_retries, insecure;
-    unsigned rng;
-    unsigned tmp_seq;
-    ef_s3 *s3; /* created on the first s3:// artifact URI */
-    char curl_err[CURL_ERROR_SIZE];
-};
-
-/* One HTTP exchange. */
-typedef struct tc_req {
-    const char *method;
-    const char *url;
-    const char *body;
-    size_t body_len;
-    const char *content_type;
-    FILE *upload; /* PUT body streamed from a file */
-    curl_off_t upload_size;
-    FILE *download; /* 2xx body streamed to a file */
-    int idempotent;
-} tc_req;
-
-typedef struct tc_resp {
-    CURL *curl;
-    long status;
-    ef_buf body;
-    FILE *download;
-    int werr; /* 1: local write failed, 2: OOM or answer too big */
-} tc_resp;
 
 static pthread_once_t tc_curl_once = PTHREAD_ONCE_INIT;
 static void tc_curl_init(void)
@@ -90,10 +39,7 @@ static void tc_curl_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int tc_fail(ef_tc_error *err, int code, long status, const char *ecode, const char *fmt,
-                   ...) __attribute__((format(printf, 5, 6)));
-static int tc_fail(ef_tc_error *err, int code, long status, const char *ecode, const char *fmt,
-                   ...)
+int tc__fail(ef_tc_error *err, int code, long status, const char *ecode, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
@@ -106,7 +52,7 @@ static int tc_fail(ef_tc_error *err, int code, long status, const char *ecode, c
     return code;
 }
 
-static void tc_err_clear(ef_tc_error *err)
+void tc__err_clear(ef_tc_error *err)
 {
     if (err) memset(err, 0, sizeof *err);
 }
@@ -141,12 +87,12 @@ ef_tc *ef_tc_new(const ef_tc_options *opt, ef_tc_error *err)
     ef_tc *c = NULL;
     const char *uri, *host, *user, *pass, *token, *ins;
     size_t n;
-    tc_err_clear(err);
+    tc__err_clear(err);
     if (!opt) opt = &def;
     pthread_once(&tc_curl_once, tc_curl_init);
     uri = opt->tracking_uri ? opt->tracking_uri : tc_env("MLFLOW_TRACKING_URI");
     if (!uri || !*uri) {
-        tc_fail(err, EF_EINVAL, 0, NULL, "no tracking URI: pass one or set MLFLOW_TRACKING_URI");
+        tc__fail(err, EF_EINVAL, 0, NULL, "no tracking URI: pass one or set MLFLOW_TRACKING_URI");
         return NULL;
     }
     if (strncmp(uri, "http://", 7) == 0)
@@ -154,12 +100,12 @@ ef_tc *ef_tc_new(const ef_tc_options *opt, ef_tc_error *err)
     else if (strncmp(uri, "https://", 8) == 0)
         host = uri + 8;
     else {
-        tc_fail(err, EF_EUNSUPPORTED, 0, NULL,
-                "tracking URI '%s': only http(s)://host[:port] servers are supported", uri);
+        tc__fail(err, EF_EUNSUPPORTED, 0, NULL,
+                 "tracking URI '%s': only http(s)://host[:port] servers are supported", uri);
         return NULL;
     }
     if (!*host || *host == '/' || strpbrk(uri, " \t\r\n?#")) {
-        tc_fail(err, EF_EINVAL, 0, NULL, "tracking URI '%s' has no host or bad characters", uri);
+        tc__fail(err, EF_EINVAL, 0, NULL, "tracking URI '%s' has no host or bad characters", uri);
         return NULL;
     }
     c = calloc(1, sizeof *c);
@@ -195,7 +141,7 @@ ef_tc *ef_tc_new(const ef_tc_options *opt, ef_tc_error *err)
     return c;
 oom:
     ef_tc_free(c);
-    tc_fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+    tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
     return NULL;
 }
 
@@ -226,7 +172,7 @@ const char *ef_tc_uri(const ef_tc *c)
 /* ---- HTTP ----------------------------------------------------------------------------------- */
 
 /* RFC 3986 percent-encoding; '/' kept when keep_slash. */
-static int tc_urlenc(ef_buf *b, const char *s, int keep_slash)
+int tc__urlenc(ef_buf *b, const char *s, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (; *s; s++) {
@@ -320,7 +266,7 @@ static int tc_status_error(long status, const ef_buf *body, const char *what, ef
     else
         code = EF_EPROTO;
     if (ec)
-        tc_fail(err, code, status, ec, "%s: %s", ec, msg ? msg : "");
+        tc__fail(err, code, status, ec, "%s: %s", ec, msg ? msg : "");
     else {
         /* Not MLflow's JSON (a proxy's or a router's page): the first line, printable only. */
         char line[160];
@@ -328,8 +274,8 @@ static int tc_status_error(long status, const ef_buf *body, const char *what, ef
         for (size_t i = 0; i < body->len && k + 1 < sizeof line && body->data[i] != '\n'; i++)
             line[k++] = (unsigned char)body->data[i] < 0x20 ? ' ' : body->data[i];
         line[k] = 0;
-        tc_fail(err, code, status, NULL, "HTTP %ld from %s%s%s", status, what, k ? ": " : "",
-                line);
+        tc__fail(err, code, status, NULL, "HTTP %ld from %s%s%s", status, what, k ? ": " : "",
+                 line);
     }
     json_decref(j);
     return code;
@@ -373,7 +319,7 @@ static void tc_setopts(ef_tc *c, const tc_req *q, tc_resp *r, struct curl_slist 
 
 /* Runs one exchange with retries. 0 when the answer is 2xx (body in r->body unless streamed to
  * q->download), else an EF code with err filled. */
-static int tc_perform(ef_tc *c, const tc_req *q, tc_resp *r, const char *what, ef_tc_error *err)
+int tc__perform(ef_tc *c, const tc_req *q, tc_resp *r, const char *what, ef_tc_error *err)
 {
     struct curl_slist *hdrs = NULL, *t;
     char ct[160];
@@ -425,16 +371,16 @@ static int tc_perform(ef_tc *c, const tc_req *q, tc_resp *r, const char *what, e
         tc_backoff(c, attempt, (long)retry_after);
     }
     if (cc != CURLE_OK)
-        rc = tc_fail(err, cc == CURLE_OPERATION_TIMEDOUT ? EF_ETIMEDOUT : EF_EIO, 0, NULL,
-                     "%s: %s", what, c->curl_err[0] ? c->curl_err : curl_easy_strerror(cc));
+        rc = tc__fail(err, cc == CURLE_OPERATION_TIMEDOUT ? EF_ETIMEDOUT : EF_EIO, 0, NULL,
+                      "%s: %s", what, c->curl_err[0] ? c->curl_err : curl_easy_strerror(cc));
     else if (r->status < 200 || r->status >= 300)
         rc = tc_status_error(r->status, &r->body, what, err);
     goto out;
 io:
-    rc = tc_fail(err, EF_EIO, 0, NULL, "%s: local file: %s", what, strerror(errno));
+    rc = tc__fail(err, EF_EIO, 0, NULL, "%s: local file: %s", what, strerror(errno));
     goto out;
 oom:
-    rc = tc_fail(err, EF_ENOMEM, 0, NULL, "%s: out of memory", what);
+    rc = tc__fail(err, EF_ENOMEM, 0, NULL, "%s: out of memory", what);
 out:
     curl_slist_free_all(hdrs);
     return rc;
@@ -464,8 +410,8 @@ static int tc_query(ef_buf *b, json_t *req)
             } else if (json_is_boolean(e))
                 s = json_is_true(e) ? "true" : "false";
             if (!s) continue;
-            if (ef_buf_appendc(b, first ? '?' : '&') || tc_urlenc(b, key, 0) ||
-                ef_buf_appendc(b, '=') || tc_urlenc(b, s, 0))
+            if (ef_buf_appendc(b, first ? '?' : '&') || tc__urlenc(b, key, 0) ||
+                ef_buf_appendc(b, '=') || tc__urlenc(b, s, 0))
                 return EF_ENOMEM;
             first = 0;
         }
@@ -485,10 +431,10 @@ int ef_tc_call(ef_tc *c, const char *method, const char *endpoint, json_t *req, 
     ef_buf_init(&what);
     ef_buf_init(&body);
     ef_buf_init(&r.body);
-    tc_err_clear(err);
+    tc__err_clear(err);
     if (resp) *resp = NULL;
     if (!c || c->magic != TC_MAGIC || !method || !endpoint)
-        return tc_fail(err, EF_EINVAL, 0, NULL, "ef_tc_call: bad arguments");
+        return tc__fail(err, EF_EINVAL, 0, NULL, "ef_tc_call: bad arguments");
     is_get = strcmp(method, "GET") == 0;
     if (ef_buf_appendf(&url, "%s/api/2.0/%s", c->base, endpoint) ||
         ef_buf_appendf(&what, "%s /api/2.0/%s", method, endpoint))
@@ -503,15 +449,15 @@ int ef_tc_call(ef_tc *c, const char *method, const char *endpoint, json_t *req, 
     q.body = body.data;
     q.body_len = body.len;
     q.idempotent = idempotent || is_get;
-    if ((rc = tc_perform(c, &q, &r, what.data, err)) != EF_OK) goto out;
+    if ((rc = tc__perform(c, &q, &r, what.data, err)) != EF_OK) goto out;
     if (resp) {
         if (r.body.len == 0)
             ans = json_object();
         else
             ans = json_loadb(r.body.data, r.body.len, 0, NULL);
         if (!json_is_object(ans)) {
-            rc = tc_fail(err, EF_EPROTO, r.status, NULL, "%s: the answer is not a JSON object",
-                         what.data);
+            rc = tc__fail(err, EF_EPROTO, r.status, NULL, "%s: the answer is not a JSON object",
+                          what.data);
             goto out;
         }
         *resp = ans;
@@ -522,7 +468,7 @@ int ef_tc_call(ef_tc *c, const char *method, const char *endpoint, json_t *req, 
 oom:
     rc = EF_ENOMEM;
 fail:
-    tc_fail(err, rc, 0, NULL, "%s: %s", what.data ? what.data : endpoint, ef_strerror(rc));
+    tc__fail(err, rc, 0, NULL, "%s: %s", what.data ? what.data : endpoint, ef_strerror(rc));
 out:
     json_decref(ans);
     json_decref(empty);
@@ -535,7 +481,7 @@ out:
 
 /* ---- JSON helpers --------------------------------------------------------------------------- */
 
-static char *tc_jdup(json_t *o, const char *key)
+char *tc__jdup(json_t *o, const char *key)
 {
     return tc_strdup_or_null(json_string_value(json_object_get(o, key)));
 }
@@ -583,22 +529,22 @@ static json_t *tc_strip_nulls(json_t *o)
     return o;
 }
 
-static int tc_post(ef_tc *c, const char *endpoint, json_t *req, int idempotent, json_t **resp,
-                   ef_tc_error *err)
+int tc__post(ef_tc *c, const char *endpoint, json_t *req, int idempotent, json_t **resp,
+             ef_tc_error *err)
 {
     int rc;
-    if (!req) return tc_fail(err, EF_ENOMEM, 0, NULL, "%s: out of memory (or NULL argument)",
-                             endpoint);
+    if (!req)
+        return tc__fail(err, EF_ENOMEM, 0, NULL, "%s: out of memory (or NULL argument)", endpoint);
     rc = ef_tc_call(c, "POST", endpoint, tc_strip_nulls(req), idempotent, resp, err);
     json_decref(req);
     return rc;
 }
 
-static int tc_get(ef_tc *c, const char *endpoint, json_t *req, json_t **resp, ef_tc_error *err)
+int tc__get(ef_tc *c, const char *endpoint, json_t *req, json_t **resp, ef_tc_error *err)
 {
     int rc;
-    if (!req) return tc_fail(err, EF_ENOMEM, 0, NULL, "%s: out of memory (or NULL argument)",
-                             endpoint);
+    if (!req)
+        return tc__fail(err, EF_ENOMEM, 0, NULL, "%s: out of memory (or NULL argument)", endpoint);
     rc = ef_tc_call(c, "GET", endpoint, tc_strip_nulls(req), 1, resp, err);
     json_decref(req);
     return rc;
@@ -612,14 +558,14 @@ static int tc_experiment_by_name(ef_tc *c, const char *name, char **id, int *del
     json_t *resp = NULL, *exp;
     int rc;
     *id = NULL;
-    if (!name) return tc_fail(err, EF_EINVAL, 0, NULL, "experiment name is NULL");
-    rc = tc_get(c, "mlflow/experiments/get-by-name", json_pack("{s:s}", "experiment_name", name),
-                &resp, err);
+    if (!name) return tc__fail(err, EF_EINVAL, 0, NULL, "experiment name is NULL");
+    rc = tc__get(c, "mlflow/experiments/get-by-name", json_pack("{s:s}", "experiment_name", name),
+                 &resp, err);
     if (rc) return rc;
     exp = json_object_get(resp, "experiment");
-    if (!(*id = tc_jdup(exp, "experiment_id"))) {
+    if (!(*id = tc__jdup(exp, "experiment_id"))) {
         json_decref(resp);
-        return tc_fail(err, EF_EPROTO, 200, NULL, "get-by-name: no experiment_id in the answer");
+        return tc__fail(err, EF_EPROTO, 200, NULL, "get-by-name: no experiment_id in the answer");
     }
     if (deleted) {
         const char *ls = json_string_value(json_object_get(exp, "lifecycle_stage"));
@@ -641,13 +587,13 @@ int ef_tc_experiment_create(ef_tc *c, const char *name, const char *artifact_loc
     json_t *resp = NULL;
     int rc;
     *experiment_id = NULL;
-    if (!name) return tc_fail(err, EF_EINVAL, 0, NULL, "experiment name is NULL");
-    rc = tc_post(c, "mlflow/experiments/create",
-                 json_pack("{s:s,s:s?}", "name", name, "artifact_location", artifact_location), 0,
-                 &resp, err);
+    if (!name) return tc__fail(err, EF_EINVAL, 0, NULL, "experiment name is NULL");
+    rc = tc__post(c, "mlflow/experiments/create",
+                  json_pack("{s:s,s:s?}", "name", name, "artifact_location", artifact_location), 0,
+                  &resp, err);
     if (rc) return rc;
-    if (!(*experiment_id = tc_jdup(resp, "experiment_id")))
-        rc = tc_fail(err, EF_EPROTO, 200, NULL, "experiments/create: no experiment_id");
+    if (!(*experiment_id = tc__jdup(resp, "experiment_id")))
+        rc = tc__fail(err, EF_EPROTO, 200, NULL, "experiments/create: no experiment_id");
     json_decref(resp);
     return rc;
 }
@@ -665,8 +611,8 @@ int ef_tc_experiment_get_or_create(ef_tc *c, const char *name, char **experiment
     if (rc == EF_OK && deleted) {
         free(*experiment_id);
         *experiment_id = NULL;
-        rc = tc_fail(err, EF_EINVAL, 0, NULL,
-                     "experiment '%s' is deleted: restore it or choose another name", name);
+        rc = tc__fail(err, EF_EINVAL, 0, NULL,
+                      "experiment '%s' is deleted: restore it or choose another name", name);
     }
     return rc;
 }
@@ -693,19 +639,19 @@ static int tc_run_fill(json_t *run, ef_tc_run *out, ef_tc_error *err)
     json_t *info = json_object_get(run, "info");
     memset(out, 0, sizeof *out);
     out->json = json_incref(run);
-    out->run_id = tc_jdup(info, "run_id");
-    if (!out->run_id) out->run_id = tc_jdup(info, "run_uuid");
-    out->experiment_id = tc_jdup(info, "experiment_id");
-    out->run_name = tc_jdup(info, "run_name");
-    out->user_id = tc_jdup(info, "user_id");
-    out->status = tc_jdup(info, "status");
-    out->artifact_uri = tc_jdup(info, "artifact_uri");
-    out->lifecycle_stage = tc_jdup(info, "lifecycle_stage");
+    out->run_id = tc__jdup(info, "run_id");
+    if (!out->run_id) out->run_id = tc__jdup(info, "run_uuid");
+    out->experiment_id = tc__jdup(info, "experiment_id");
+    out->run_name = tc__jdup(info, "run_name");
+    out->user_id = tc__jdup(info, "user_id");
+    out->status = tc__jdup(info, "status");
+    out->artifact_uri = tc__jdup(info, "artifact_uri");
+    out->lifecycle_stage = tc__jdup(info, "lifecycle_stage");
     out->start_time = tc_jint(info, "start_time");
     out->end_time = tc_jint(info, "end_time");
     if (!out->run_id || !out->experiment_id) {
         ef_tc_run_release(out);
-        return tc_fail(err, EF_EPROTO, 200, NULL, "the answer holds no run (info.run_id)");
+        return tc__fail(err, EF_EPROTO, 200, NULL, "the answer holds no run (info.run_id)");
     }
     return EF_OK;
 }
@@ -780,7 +726,7 @@ int ef_tc_run_create(ef_tc *c, const ef_tc_run_create_opts *o, ef_tc_run *out, e
     int rc;
     memset(out, 0, sizeof *out);
     if (!o || !o->experiment_id)
-        return tc_fail(err, EF_EINVAL, 0, NULL, "runs/create: experiment_id is required");
+        return tc__fail(err, EF_EINVAL, 0, NULL, "runs/create: experiment_id is required");
     if (o->user)
         snprintf(user, sizeof user, "%s", o->user);
     else
@@ -810,14 +756,14 @@ int ef_tc_run_create(ef_tc *c, const ef_tc_run_create_opts *o, ef_tc_run *out, e
                                                   o->tags[i].value ? o->tags[i].value : "")))
             goto oom;
     }
-    rc = tc_post(c, "mlflow/runs/create", req, 0, &resp, err);
+    rc = tc__post(c, "mlflow/runs/create", req, 0, &resp, err);
     req = NULL;
     if (rc == EF_OK) rc = tc_run_fill(json_object_get(resp, "run"), out, err);
     json_decref(resp);
     return rc;
 oom:
     json_decref(req);
-    return tc_fail(err, EF_ENOMEM, 0, NULL, "runs/create: out of memory");
+    return tc__fail(err, EF_ENOMEM, 0, NULL, "runs/create: out of memory");
 }
 
 int ef_tc_run_get(ef_tc *c, const char *run_id, ef_tc_run *out, ef_tc_error *err)
@@ -825,9 +771,9 @@ int ef_tc_run_get(ef_tc *c, const char *run_id, ef_tc_run *out, ef_tc_error *err
     json_t *resp = NULL;
     int rc;
     memset(out, 0, sizeof *out);
-    if (!run_id) return tc_fail(err, EF_EINVAL, 0, NULL, "runs/get: run_id is NULL");
-    rc = tc_get(c, "mlflow/runs/get", json_pack("{s:s,s:s}", "run_uuid", run_id, "run_id", run_id),
-                &resp, err);
+    if (!run_id) return tc__fail(err, EF_EINVAL, 0, NULL, "runs/get: run_id is NULL");
+    rc = tc__get(c, "mlflow/runs/get", json_pack("{s:s,s:s}", "run_uuid", run_id, "run_id", run_id),
+                 &resp, err);
     if (rc == EF_OK) rc = tc_run_fill(json_object_get(resp, "run"), out, err);
     json_decref(resp);
     return rc;
@@ -837,14 +783,14 @@ int ef_tc_run_update(ef_tc *c, const char *run_id, const char *status, int64_t e
                      const char *run_name, ef_tc_error *err)
 {
     json_t *req;
-    if (!run_id) return tc_fail(err, EF_EINVAL, 0, NULL, "runs/update: run_id is NULL");
+    if (!run_id) return tc__fail(err, EF_EINVAL, 0, NULL, "runs/update: run_id is NULL");
     req = json_pack("{s:s,s:s,s:s?,s:s?}", "run_uuid", run_id, "run_id", run_id, "status", status,
                     "run_name", run_name);
     if (req && end_time > 0 && json_object_set_new(req, "end_time", json_integer(end_time))) {
         json_decref(req);
         req = NULL;
     }
-    return tc_post(c, "mlflow/runs/update", req, 1, NULL, err);
+    return tc__post(c, "mlflow/runs/update", req, 1, NULL, err);
 }
 
 int ef_tc_run_end(ef_tc *c, const char *run_id, const char *status, ef_tc_error *err)
@@ -855,33 +801,33 @@ int ef_tc_run_end(ef_tc *c, const char *run_id, const char *status, ef_tc_error 
 int ef_tc_log_param(ef_tc *c, const char *run_id, const char *key, const char *value,
                     ef_tc_error *err)
 {
-    if (!run_id || !key) return tc_fail(err, EF_EINVAL, 0, NULL, "log-parameter: NULL argument");
-    return tc_post(c, "mlflow/runs/log-parameter",
-                   json_pack("{s:s,s:s,s:s,s:s}", "run_uuid", run_id, "key", key, "value",
-                             value ? value : "", "run_id", run_id),
-                   1, NULL, err);
+    if (!run_id || !key) return tc__fail(err, EF_EINVAL, 0, NULL, "log-parameter: NULL argument");
+    return tc__post(c, "mlflow/runs/log-parameter",
+                    json_pack("{s:s,s:s,s:s,s:s}", "run_uuid", run_id, "key", key, "value",
+                              value ? value : "", "run_id", run_id),
+                    1, NULL, err);
 }
 
 int ef_tc_log_metric(ef_tc *c, const char *run_id, const char *key, double value,
                      int64_t timestamp, int64_t step, ef_tc_error *err)
 {
-    if (!run_id || !key) return tc_fail(err, EF_EINVAL, 0, NULL, "log-metric: NULL argument");
-    return tc_post(c, "mlflow/runs/log-metric",
-                   json_pack("{s:s,s:s,s:o,s:I,s:I,s:s}", "run_uuid", run_id, "key", key, "value",
-                             tc_jdouble(value), "timestamp",
-                             (json_int_t)(timestamp ? timestamp : ef_now_ms()), "step",
-                             (json_int_t)step, "run_id", run_id),
-                   0, NULL, err);
+    if (!run_id || !key) return tc__fail(err, EF_EINVAL, 0, NULL, "log-metric: NULL argument");
+    return tc__post(c, "mlflow/runs/log-metric",
+                    json_pack("{s:s,s:s,s:o,s:I,s:I,s:s}", "run_uuid", run_id, "key", key, "value",
+                              tc_jdouble(value), "timestamp",
+                              (json_int_t)(timestamp ? timestamp : ef_now_ms()), "step",
+                              (json_int_t)step, "run_id", run_id),
+                    0, NULL, err);
 }
 
 int ef_tc_set_tag(ef_tc *c, const char *run_id, const char *key, const char *value,
                   ef_tc_error *err)
 {
-    if (!run_id || !key) return tc_fail(err, EF_EINVAL, 0, NULL, "set-tag: NULL argument");
-    return tc_post(c, "mlflow/runs/set-tag",
-                   json_pack("{s:s,s:s,s:s,s:s}", "run_uuid", run_id, "key", key, "value",
-                             value ? value : "", "run_id", run_id),
-                   1, NULL, err);
+    if (!run_id || !key) return tc__fail(err, EF_EINVAL, 0, NULL, "set-tag: NULL argument");
+    return tc__post(c, "mlflow/runs/set-tag",
+                    json_pack("{s:s,s:s,s:s,s:s}", "run_uuid", run_id, "key", key, "value",
+                              value ? value : "", "run_id", run_id),
+                    1, NULL, err);
 }
 
 static int tc_log_batch_one(ef_tc *c, const char *run_id, const ef_tc_metric *m, size_t nm,
@@ -911,7 +857,7 @@ static int tc_log_batch_one(ef_tc *c, const char *run_id, const ef_tc_metric *m,
         json_decref(tags);
     }
     /* Only params and tags converge when repeated; metrics would be logged twice. */
-    return tc_post(c, "mlflow/runs/log-batch", req, nm == 0, NULL, err);
+    return tc__post(c, "mlflow/runs/log-batch", req, nm == 0, NULL, err);
 }
 
 int ef_tc_log_batch(ef_tc *c, const char *run_id, const ef_tc_metric *metrics, size_t nmetrics,
@@ -920,7 +866,7 @@ int ef_tc_log_batch(ef_tc *c, const char *run_id, const ef_tc_metric *metrics, s
 {
     size_t pi = 0, ti = 0, mi = 0;
     int rc = EF_OK;
-    if (!run_id) return tc_fail(err, EF_EINVAL, 0, NULL, "log-batch: run_id is NULL");
+    if (!run_id) return tc__fail(err, EF_EINVAL, 0, NULL, "log-batch: run_id is NULL");
     /* MLflow's client: zip the 100-chunks of params and tags, fill each request up to 1000
      * entities with metrics, then send the remaining metrics 1000 at a time. */
     while (rc == EF_OK && (pi < nparams || ti < ntags)) {
@@ -946,7 +892,7 @@ int ef_tc_log_inputs(ef_tc *c, const char *run_id, const ef_tc_dataset *ds, size
                      ef_tc_error *err)
 {
     json_t *arr = json_array(), *req = NULL;
-    if (!run_id) return tc_fail(err, EF_EINVAL, 0, NULL, "log-inputs: run_id is NULL");
+    if (!run_id) return tc__fail(err, EF_EINVAL, 0, NULL, "log-inputs: run_id is NULL");
     for (size_t i = 0; arr && i < n; i++) {
         json_t *d = json_pack("{s:s?,s:s?,s:s?,s:s?,s:s?,s:s?}", "name", ds[i].name, "digest",
                               ds[i].digest, "source_type", ds[i].source_type, "source",
@@ -970,19 +916,14 @@ int ef_tc_log_inputs(ef_tc *c, const char *run_id, const ef_tc_dataset *ds, size
         }
     }
     if (arr) req = json_pack("{s:s,s:o}", "run_id", run_id, "datasets", arr);
-    return tc_post(c, "mlflow/runs/log-inputs", req, 0, NULL, err);
+    return tc__post(c, "mlflow/runs/log-inputs", req, 0, NULL, err);
 }
 
 int ef_tc_log_model(ef_tc *c, const char *run_id, const char *model_json, ef_tc_error *err)
 {
     if (!run_id || !model_json)
-        return tc_fail(err, EF_EINVAL, 0, NULL, "log-model: NULL argument");
-    return tc_post(c, "mlflow/runs/log-model",
-                   json_pack("{s:s,s:s}", "run_id", run_id, "model_json", model_json), 1, NULL,
-                   err);
+        return tc__fail(err, EF_EINVAL, 0, NULL, "log-model: NULL argument");
+    return tc__post(c, "mlflow/runs/log-model",
+                    json_pack("{s:s,s:s}", "run_id", run_id, "model_json", model_json), 1, NULL,
+                    err);
 }
-
-/* The artifact transfer and model registry half is in client_artifacts.inc, included here so the
- * part's fixed source list (CMakeLists: ef_trk_client = client.c) still builds one object while
- * each file stays short. It shares this file's static helpers (tc_perform, tc_fail, ...). */
-#include "tracking/client_artifacts.inc"

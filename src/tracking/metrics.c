@@ -1,14 +1,25 @@
-/* metrics.c - the writes of run data for MLflow's tracking RPCs: MLflow's key rules and value
- * truncation (validation.py), params (immutable once set), tags, dataset inputs, logged models,
- * and the metric RPCs: runs/log-metric, runs/log-batch, metrics/get-history,
+/* metrics.c - MLflow's metric RPCs: runs/log-metric, runs/log-batch (which also writes the
+ * batch's params and tags through run_data.c), metrics/get-history and
  * metrics/get-history-bulk-interval.
  *
- * Metrics: every point goes to `metrics` (a repeat of the same (key, timestamp, step, value) is
- * ignored, like MLflow's SQL store) and, when new, `latest_metrics` keeps per (run, key) the point
- * with the greatest (step, timestamp, value) -- one upsert whose WHERE does the comparison, so a
- * point costs two statement steps on statements prepared once per request. NaN is stored as
- * value 0 with is_nan = 1 and +-Infinity as +-DBL_MAX, exactly as MLflow stores them.
- * A log-batch is one transaction: it lands whole or not at all.
+ * Storage: every point goes to `metrics` (a repeat of the same (key, timestamp, step, value) is
+ * ignored, like MLflow's SQL store) and `latest_metrics` keeps per (run, key) the point with the
+ * greatest (step, timestamp, value), first logged wins a tie -- an upsert whose WHERE does the
+ * comparison. NaN is stored as value 0 with is_nan = 1 and +-Infinity as +-DBL_MAX, exactly as
+ * MLflow stores them. A request is one transaction: a batch lands whole or not at all.
+ *
+ * log-metric writes its point with two single-row statements (the latest_metrics upsert is
+ * skipped when the point was a repeat). log-batch is set-based, because per-point statements
+ * cost a PostgreSQL round trip each: the points go in with multi-row INSERTs, and
+ * latest_metrics gets one row per distinct key -- the key's greatest point of the batch, found
+ * here -- in one multi-row upsert (MLflow's _update_latest_metrics_if_necessary does the same
+ * per key). Multi-row statements have a few fixed sizes (chunk_rows), the rows past the data
+ * bound to NULL and dropped by the statement's WHERE, so PostgreSQL prepares each text once per
+ * session (sql_pg.c caches them) and SQLite and PostgreSQL stay far below their parameter limits
+ * (32766 in SQLite's default build, 65535).
+ *
+ * get-history writes its reply straight from the rows into one buffer (trk_jw), in MLflow's
+ * pretty-printed layout, instead of building a jansson value per point.
  */
 #include <float.h>
 #include <inttypes.h>
@@ -22,530 +33,38 @@
 #include "base/err.h"
 #include "tracking/runs_int.h"
 
-#define LOGGED_MODELS_TAG "mlflow.log-model.history"
 #define BULK_MAX_RUNS 100
 #define BULK_MAX_RESULTS 2500
 #define BULK_MAX_PER_RUN 25000
+#define METRIC_COLS 6 /* run_uuid, key, value, timestamp, step, is_nan */
 
-/* --- names and values ------------------------------------------------------------------------ */
-size_t trk__utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80) n++;
-    return n;
-}
+/* Sizes of the multi-row statements; what remains of a batch goes into the smallest one that
+ * holds it (repeatedly the largest for more). 1024 rows x 6 parameters = 6144. */
+static const size_t chunk_rows[] = {1, 4, 16, 64, 256, 1024};
+#define N_CHUNK_SIZES (sizeof chunk_rows / sizeof chunk_rows[0])
 
-/* Bytes of the first max_chars characters of s. */
-static size_t utf8_prefix(const char *s, size_t max_chars)
-{
-    size_t i = 0, chars = 0;
-    for (; s[i]; i++) {
-        if (((unsigned char)s[i] & 0xC0) != 0x80) {
-            if (chars == max_chars) break;
-            chars++;
-        }
-    }
-    return i;
-}
-
-/* posixpath.normpath(name) into out. */
-static void normpath(const char *p, ef_buf *out)
-{
-    int lead = 0;
-    size_t base;
-
-    if (*p == '/') lead = (p[1] == '/' && p[2] != '/') ? 2 : 1;
-    for (int i = 0; i < lead; i++) ef_buf_appendc(out, '/');
-    base = out->len;
-    while (*p) {
-        const char *q = p;
-        size_t n;
-        while (*q && *q != '/') q++;
-        n = (size_t)(q - p);
-        if (n == 0 || (n == 1 && p[0] == '.')) {
-            /* skip */
-        } else if (n == 2 && p[0] == '.' && p[1] == '.') {
-            const char *last = out->len > base ? strrchr(out->data + base, '/') : NULL;
-            const char *comp = last ? last + 1 : (out->len > base ? out->data + base : NULL);
-            if (comp != NULL && strcmp(comp, "..") != 0) {
-                out->len = last ? (size_t)(last - out->data) : base;
-                out->data[out->len] = '\0';
-            } else if (lead == 0) {
-                ef_buf_appends(out, out->len > base ? "/.." : "..");
-            }
-        } else {
-            if (out->len > base) ef_buf_appendc(out, '/');
-            ef_buf_append(out, p, n);
-        }
-        p = *q ? q + 1 : q;
-    }
-    if (out->len == 0) ef_buf_appendc(out, '.');
-}
-
-int trk__key_check(const char *kind, const char *what, const char *key, trk_err *e)
-{
-    size_t n;
-    ef_buf norm;
-    int bad;
-
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-        if (*p >= 0x80 || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
-            (*p >= 'A' && *p <= 'Z') || strchr("_/.- ", *p) != NULL)
-            continue;
-        return trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
-                         "Invalid %s name: '%s'. Names may only contain alphanumerics,"
-                         " underscores (_), dashes (-), periods (.), spaces ( ), and slashes (/).",
-                         kind, key);
-    }
-    ef_buf_init(&norm);
-    normpath(key, &norm);
-    bad = norm.data == NULL || strcmp(norm.data, key) != 0 || strcmp(norm.data, ".") == 0 ||
-          strncmp(norm.data, "..", 2) == 0 || norm.data[0] == '/';
-    if (bad) {
-        trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
-                  "Invalid %s name: '%s'. Names may be treated as files in certain cases, and"
-                  " must not resolve to other names when treated as such. This name would"
-                  " resolve to '%s'", kind, key, norm.data ? norm.data : ".");
-        ef_buf_release(&norm);
-        return -1;
-    }
-    ef_buf_release(&norm);
-    n = trk__utf8_chars(key);
-    if (n > TRK_MAX_KEY_LEN)
-        return trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
-                         "%s '%.*s' had length %zu, which exceeded length limit of %d", what,
-                         (int)utf8_prefix(key, 250), key, n, TRK_MAX_KEY_LEN);
-    return 0;
-}
-
-int trk__kv_prepare(const char *kind, const char *what, size_t max_chars, trk_kv *kv, trk_err *e)
-{
-    if (kv->key == NULL) kv->key = "";
-    if (kv->value == NULL) kv->value = "";
-    if (trk__key_check(kind, what, kv->key, e) != 0) return -1;
-    kv->value_len = utf8_prefix(kv->value, max_chars);
-    return 0;
-}
-
-int trk__list(const json_t *msg, const char *field, const json_t **out, json_t **owned,
-              trk_err *e)
-{
-    const json_t *v = json_object_get(msg, field);
-
-    *owned = NULL;
-    if (json_is_array(v)) {
-        *out = v;
-        return 0;
-    }
-    *owned = json_array();
-    if (*owned == NULL) return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-    *out = *owned;
-    if (v == NULL || json_is_null(v)) return 0;
-    if (!json_is_string(v) && !json_is_object(v))
-        return trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Invalid value for parameter '%s'",
-                         field);
-    json_array_append(*owned, (json_t *)v);
-    return 0;
-}
-
-/* Python's repr() of a str, as MLflow's messages show values inside lists. */
-static void py_repr(ef_buf *b, const char *s)
-{
-    char q = (strchr(s, '\'') && !strchr(s, '"')) ? '"' : '\'';
-    ef_buf_appendc(b, q);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '\\' || c == (unsigned char)q) ef_buf_appendc(b, '\\'), ef_buf_appendc(b, *s);
-        else if (c == '\n') ef_buf_appends(b, "\\n");
-        else if (c == '\r') ef_buf_appends(b, "\\r");
-        else if (c == '\t') ef_buf_appends(b, "\\t");
-        else if (c < 0x20 || c == 0x7f) ef_buf_appendf(b, "\\x%02x", c);
-        else ef_buf_appendc(b, *s);
-    }
-    ef_buf_appendc(b, q);
-}
-
-int trk__params_put(ef_sql *db, const char *run_id, const trk_kv *kv, size_t n, int single,
-                    trk_err *e)
-{
-    ef_sql_stmt *ins = NULL, *sel = NULL;
-    ef_buf bad;
-    size_t nbad = 0;
-    int rc = -1;
-
-    ef_buf_init(&bad);
-    if (n == 0) return 0;
-    if (ef_sql_prepare(db, "INSERT INTO params(run_uuid, key, value) VALUES(?, ?, ?)"
-                           " ON CONFLICT(run_uuid, key) DO NOTHING",
-                       &ins) != 0 ||
-        ef_sql_prepare(db, "SELECT value FROM params WHERE run_uuid = ? AND key = ?", &sel) != 0) {
-        trk__fail_db(e, db, "params");
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const char *old;
-        size_t oldlen;
-        ef_sql_reset(ins);
-        ef_sql_bind_text(ins, 1, run_id, strlen(run_id));
-        ef_sql_bind_text(ins, 2, kv[i].key, strlen(kv[i].key));
-        ef_sql_bind_text(ins, 3, kv[i].value, kv[i].value_len);
-        if (ef_sql_step(ins) < 0) {
-            trk__fail_db(e, db, "log param");
-            goto out;
-        }
-        if (ef_sql_changes(ins) > 0) continue;
-        ef_sql_reset(sel);
-        ef_sql_bind_text(sel, 1, run_id, strlen(run_id));
-        ef_sql_bind_text(sel, 2, kv[i].key, strlen(kv[i].key));
-        if (ef_sql_step(sel) != EF_SQL_ROW) {
-            trk__fail_db(e, db, "log param");
-            goto out;
-        }
-        old = ef_sql_column_text(sel, 0, &oldlen);
-        if (old != NULL && oldlen == kv[i].value_len && memcmp(old, kv[i].value, oldlen) == 0)
-            continue;
-        if (single) {
-            trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
-                      "Changing param values is not allowed. Param with key='%s' was already"
-                      " logged with value='%s' for run ID='%s'. Attempted logging new value"
-                      " '%.*s'.", kv[i].key, old ? old : "", run_id, (int)kv[i].value_len,
-                      kv[i].value);
-            goto out;
-        }
-        ef_buf_appends(&bad, nbad++ ? ", {'key': " : "[{'key': ");
-        py_repr(&bad, kv[i].key);
-        ef_buf_appends(&bad, ", 'old_value': ");
-        py_repr(&bad, old ? old : "");
-        ef_buf_appends(&bad, ", 'new_value': ");
-        {
-            char *nv = strndup(kv[i].value, kv[i].value_len);
-            py_repr(&bad, nv ? nv : "");
-            free(nv);
-        }
-        ef_buf_appendc(&bad, '}');
-    }
-    if (nbad > 0) {
-        ef_buf_appendc(&bad, ']');
-        trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
-                  "Changing param values is not allowed. Params were already logged='%.700s' for"
-                  " run ID='%s'.", bad.data ? bad.data : "", run_id);
-        goto out;
-    }
-    rc = 0;
-out:
-    ef_sql_finalize(ins);
-    ef_sql_finalize(sel);
-    ef_buf_release(&bad);
-    return rc;
-}
-
-int trk__tags_put(ef_sql *db, const char *run_id, const trk_kv *kv, size_t n, trk_err *e)
-{
-    ef_sql_stmt *up = NULL, *name = NULL;
-    int rc = -1;
-
-    if (n == 0) return 0;
-    if (ef_sql_prepare(db, "INSERT INTO tags(run_uuid, key, value) VALUES(?, ?, ?)"
-                           " ON CONFLICT(run_uuid, key) DO UPDATE SET value = excluded.value",
-                       &up) != 0) {
-        trk__fail_db(e, db, "tags");
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        ef_sql_reset(up);
-        ef_sql_bind_text(up, 1, run_id, strlen(run_id));
-        ef_sql_bind_text(up, 2, kv[i].key, strlen(kv[i].key));
-        ef_sql_bind_text(up, 3, kv[i].value, kv[i].value_len);
-        if (ef_sql_step(up) < 0) {
-            trk__fail_db(e, db, "set tag");
-            goto out;
-        }
-        if (strcmp(kv[i].key, TRK_RUN_NAME_TAG) != 0) continue;
-        if (name == NULL &&
-            ef_sql_prepare(db, "UPDATE runs SET name = ? WHERE run_uuid = ?", &name) != 0) {
-            trk__fail_db(e, db, "run name");
-            goto out;
-        }
-        ef_sql_reset(name);
-        ef_sql_bind_text(name, 1, kv[i].value, kv[i].value_len);
-        ef_sql_bind_text(name, 2, run_id, strlen(run_id));
-        if (ef_sql_step(name) < 0) {
-            trk__fail_db(e, db, "run name");
-            goto out;
-        }
-    }
-    rc = 0;
-out:
-    ef_sql_finalize(up);
-    ef_sql_finalize(name);
-    return rc;
-}
-
-/* Reads a list of {key, value} objects into kv (malloc'd, *n entries), validated for kind. */
-int trk__kv_list(const json_t *list, const char *kind, const char *what, size_t max_chars,
-                   trk_kv **out, size_t *n, trk_err *e)
-{
-    size_t cnt = json_array_size(list);
-    trk_kv *kv = cnt ? calloc(cnt, sizeof *kv) : NULL;
-
-    *out = NULL;
-    *n = 0;
-    if (cnt && kv == NULL) return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-    for (size_t i = 0; i < cnt; i++) {
-        const json_t *o = json_array_get(list, i), *v;
-        if (!json_is_object(o)) {
-            free(kv);
-            return trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Invalid value for %s entry", kind);
-        }
-        kv[i].key = json_string_value(json_object_get(o, "key"));
-        v = json_object_get(o, "value");
-        kv[i].value = json_string_value(v);
-        if ((v != NULL && !json_is_string(v) && !json_is_null(v)) ||
-            trk__kv_prepare(kind, what, max_chars, &kv[i], e) != 0) {
-            if (v != NULL && !json_is_string(v) && !json_is_null(v))
-                trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Invalid value for %s value", kind);
-            free(kv);
-            return -1;
-        }
-    }
-    *out = kv;
-    *n = cnt;
-    return 0;
-}
-/* runs/log-inputs: datasets are per experiment (name, digest) and shared by runs; an input links
- * a dataset to the run once, with its tags. */
-int trk__log_inputs(ef_sql *db, const char *run_id, int64_t eid, const json_t *list,
-                      trk_err *e)
-{
-    static const char *const f[] = {"name", "digest", "source_type", "source", "schema",
-                                    "profile"};
-    static const size_t lim[] = {500, 36, 0, 65535, 1048575, 16777215};
-    ef_sql_stmt *st = NULL;
-    int rc = -1;
-
-    for (size_t i = 0; i < json_array_size(list); i++) {
-        const json_t *di = json_array_get(list, i), *ds = json_object_get(di, "dataset");
-        const json_t *tags = json_object_get(di, "tags");
-        const char *v[6];
-        char duuid[33], iuuid[33];
-        int step;
-
-        if (!json_is_object(ds)) {
-            trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Dataset cannot be None.");
-            goto out;
-        }
-        for (int k = 0; k < 6; k++) {
-            v[k] = json_string_value(json_object_get(ds, f[k]));
-            if (v[k] == NULL && k < 4) {
-                trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
-                          "Missing value for required parameter 'datasets[%zu].dataset.%s'", i,
-                          f[k]);
-                goto out;
-            }
-            if (v[k] && lim[k] && strlen(v[k]) > lim[k]) {
-                trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
-                          "Dataset %s exceeds the maximum length of %zu", f[k], lim[k]);
-                goto out;
-            }
-        }
-        for (size_t k = 0; k < json_array_size(tags); k++) {
-            const json_t *tg = json_array_get(tags, k);
-            const char *tk = json_string_value(json_object_get(tg, "key"));
-            const char *tv = json_string_value(json_object_get(tg, "value"));
-            if (tk == NULL || tv == NULL || strlen(tk) > 255 || strlen(tv) > 500) {
-                trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
-                          "Invalid input tag: key and value are required (at most 255 and 500"
-                          " characters)");
-                goto out;
-            }
-        }
-        if (ef_sql_prepare(db, "SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND"
-                               " name = ? AND digest = ?", &st) != 0)
-            goto db_fail;
-        ef_sql_bind_int64(st, 1, eid);
-        ef_sql_bind_text(st, 2, v[0], strlen(v[0]));
-        ef_sql_bind_text(st, 3, v[1], strlen(v[1]));
-        step = ef_sql_step(st);
-        if (step < 0) goto db_fail;
-        if (step == EF_SQL_ROW) {
-            snprintf(duuid, sizeof duuid, "%s", ef_sql_column_text(st, 0, NULL));
-        } else {
-            ef_sql_finalize(st);
-            st = NULL;
-            trk__uuid_hex(duuid);
-            if (ef_sql_prepare(db, "INSERT INTO datasets(dataset_uuid, experiment_id, name,"
-                                   " digest, dataset_source_type, dataset_source, dataset_schema,"
-                                   " dataset_profile) VALUES(?,?,?,?,?,?,?,?)", &st) != 0)
-                goto db_fail;
-            ef_sql_bind_text(st, 1, duuid, 32);
-            ef_sql_bind_int64(st, 2, eid);
-            for (int k = 0; k < 6; k++) {
-                if (v[k]) ef_sql_bind_text(st, 3 + k, v[k], strlen(v[k]));
-                else ef_sql_bind_null(st, 3 + k);
-            }
-            if (ef_sql_step(st) < 0) goto db_fail;
-        }
-        ef_sql_finalize(st);
-        st = NULL;
-        if (ef_sql_prepare(db, "SELECT input_uuid FROM inputs WHERE source_type = 'DATASET' AND"
-                               " source_id = ? AND destination_type = 'RUN' AND"
-                               " destination_id = ?", &st) != 0)
-            goto db_fail;
-        ef_sql_bind_text(st, 1, duuid, 32);
-        ef_sql_bind_text(st, 2, run_id, strlen(run_id));
-        step = ef_sql_step(st);
-        ef_sql_finalize(st);
-        st = NULL;
-        if (step < 0) goto db_fail;
-        if (step == EF_SQL_ROW) continue; /* already an input of this run */
-        trk__uuid_hex(iuuid);
-        if (ef_sql_prepare(db, "INSERT INTO inputs(input_uuid, source_type, source_id,"
-                               " destination_type, destination_id) VALUES(?, 'DATASET', ?, 'RUN', ?)",
-                           &st) != 0)
-            goto db_fail;
-        ef_sql_bind_text(st, 1, iuuid, 32);
-        ef_sql_bind_text(st, 2, duuid, 32);
-        ef_sql_bind_text(st, 3, run_id, strlen(run_id));
-        if (ef_sql_step(st) < 0) goto db_fail;
-        ef_sql_finalize(st);
-        st = NULL;
-        for (size_t k = 0; k < json_array_size(tags); k++) {
-            const json_t *tg = json_array_get(tags, k);
-            const char *tk = json_string_value(json_object_get(tg, "key"));
-            const char *tv = json_string_value(json_object_get(tg, "value"));
-            if (ef_sql_prepare(db, "INSERT INTO input_tags(input_uuid, name, value) VALUES(?,?,?)"
-                                   " ON CONFLICT(input_uuid, name) DO UPDATE SET value ="
-                                   " excluded.value", &st) != 0)
-                goto db_fail;
-            ef_sql_bind_text(st, 1, iuuid, 32);
-            ef_sql_bind_text(st, 2, tk, strlen(tk));
-            ef_sql_bind_text(st, 3, tv, strlen(tv));
-            if (ef_sql_step(st) < 0) goto db_fail;
-            ef_sql_finalize(st);
-            st = NULL;
-        }
-    }
-    rc = 0;
-    goto out;
-db_fail:
-    trk__fail_db(e, db, "log inputs");
-out:
-    ef_sql_finalize(st);
-    return rc;
-}
-
-/* runs/log-model: appends the model's tag dict to the run's mlflow.log-model.history tag. */
-int trk__log_model(ef_sql *db, const char *run_id, json_t *model, trk_err *e)
-{
-    ef_sql_stmt *st = NULL;
-    json_t *hist = NULL, *flavors = json_object_get(model, "flavors");
-    char *text = NULL;
-    const char *k;
-    json_t *fl;
-    int rc = -1, step;
-
-    json_object_foreach(flavors, k, fl) {
-        if (json_is_object(fl)) {
-            json_object_del(fl, "data");
-            json_object_del(fl, "code");
-        }
-    }
-    json_object_del(model, "signature");
-    json_object_del(model, "saved_input_example_info");
-    if (ef_sql_prepare(db, "SELECT value FROM tags WHERE run_uuid = ? AND key = ?", &st) != 0)
-        return trk__fail_db(e, db, "log model");
-    ef_sql_bind_text(st, 1, run_id, strlen(run_id));
-    ef_sql_bind_text(st, 2, LOGGED_MODELS_TAG, strlen(LOGGED_MODELS_TAG));
-    step = ef_sql_step(st);
-    if (step < 0) {
-        trk__fail_db(e, db, "log model");
-        goto out;
-    }
-    if (step == EF_SQL_ROW) hist = json_loads(ef_sql_column_text(st, 0, NULL), 0, NULL);
-    if (!json_is_array(hist)) {
-        json_decref(hist);
-        hist = json_array();
-    }
-    json_array_append(hist, model);
-    /* Python's json.dumps(): ", " and ": " separators, ASCII only. */
-    text = json_dumps(hist, JSON_ENSURE_ASCII);
-    if (text == NULL) {
-        trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-        goto out;
-    }
-    {
-        trk_kv kv = {LOGGED_MODELS_TAG, text, strlen(text)};
-        rc = trk__tags_put(db, run_id, &kv, 1, e);
-    }
-out:
-    ef_sql_finalize(st);
-    json_decref(hist);
-    free(text);
-    return rc;
-}
-
-/* --- metrics --------------------------------------------------------------------------------- */
-typedef struct metric_writer {
-    ef_sql_stmt *ins, *latest;
-} metric_writer;
-
+/* --- points ---------------------------------------------------------------------------------- */
 typedef struct metric_in {
     const char *key;
-    double value;
+    double value; /* as given */
     int64_t timestamp, step;
+    double stored; /* as stored: NaN -> 0, +-inf -> +-DBL_MAX */
+    int is_nan;
 } metric_in;
 
-static int mw_open(ef_sql *db, metric_writer *w, trk_err *e)
+/* Fills m->stored and m->is_nan from m->value. */
+static void metric_normalise(metric_in *m)
 {
-    w->ins = w->latest = NULL;
-    if (ef_sql_prepare(db, "INSERT INTO metrics(run_uuid, key, value, timestamp, step, is_nan)"
-                           " VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", &w->ins) != 0 ||
-        ef_sql_prepare(db, "INSERT INTO latest_metrics(run_uuid, key, value, timestamp, step,"
-                           " is_nan) VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(run_uuid, key) DO UPDATE"
-                           " SET value = excluded.value, timestamp = excluded.timestamp,"
-                           " step = excluded.step, is_nan = excluded.is_nan"
-                           " WHERE excluded.step > latest_metrics.step OR"
-                           " (excluded.step = latest_metrics.step AND"
-                           " (excluded.timestamp > latest_metrics.timestamp OR"
-                           " (excluded.timestamp = latest_metrics.timestamp AND"
-                           " excluded.value > latest_metrics.value)))", &w->latest) != 0) {
-        ef_sql_finalize(w->ins);
-        w->ins = NULL;
-        return trk__fail_db(e, db, "metrics");
-    }
-    return 0;
+    m->is_nan = isnan(m->value) ? 1 : 0;
+    m->stored = m->is_nan ? 0 : isinf(m->value) ? (m->value > 0 ? DBL_MAX : -DBL_MAX) : m->value;
 }
 
-static void mw_close(metric_writer *w)
+/* 1 when a is a later point than b: (step, timestamp, value) compared in that order. */
+static int metric_after(const metric_in *a, const metric_in *b)
 {
-    ef_sql_finalize(w->ins);
-    ef_sql_finalize(w->latest);
-}
-
-static int mw_put(ef_sql *db, metric_writer *w, const char *run_id, size_t idlen,
-                  const metric_in *m, trk_err *e)
-{
-    double v = m->value;
-    int is_nan = isnan(v) ? 1 : 0;
-    ef_sql_stmt *st = w->ins;
-    size_t klen = strlen(m->key);
-
-    if (is_nan) v = 0;
-    else if (isinf(v)) v = v > 0 ? DBL_MAX : -DBL_MAX;
-    for (int pass = 0; pass < 2; pass++) {
-        ef_sql_reset(st);
-        ef_sql_bind_text(st, 1, run_id, idlen);
-        ef_sql_bind_text(st, 2, m->key, klen);
-        ef_sql_bind_double(st, 3, v);
-        ef_sql_bind_int64(st, 4, m->timestamp);
-        ef_sql_bind_int64(st, 5, m->step);
-        ef_sql_bind_int64(st, 6, is_nan);
-        if (ef_sql_step(st) < 0) return trk__fail_db(e, db, "log metric");
-        if (pass == 0 && ef_sql_changes(st) == 0) break; /* a repeat: latest already knows it */
-        st = w->latest;
-    }
-    return 0;
+    if (a->step != b->step) return a->step > b->step;
+    if (a->timestamp != b->timestamp) return a->timestamp > b->timestamp;
+    return a->stored > b->stored;
 }
 
 /* MLflow's _validate_metric (the name, then the timestamp). */
@@ -560,13 +79,59 @@ static int metric_check(const metric_in *m, trk_err *e)
     return 0;
 }
 
+static int bind_point(ef_sql_stmt *st, int base, const char *run_id, size_t idlen,
+                      const metric_in *m)
+{
+    int rc = ef_sql_bind_text(st, base + 1, run_id, idlen);
+    if (rc == 0) rc = ef_sql_bind_text(st, base + 2, m->key, strlen(m->key));
+    if (rc == 0) rc = ef_sql_bind_double(st, base + 3, m->stored);
+    if (rc == 0) rc = ef_sql_bind_int64(st, base + 4, m->timestamp);
+    if (rc == 0) rc = ef_sql_bind_int64(st, base + 5, m->step);
+    if (rc == 0) rc = ef_sql_bind_int64(st, base + 6, m->is_nan);
+    return rc;
+}
+
+#define LATEST_UPSERT_TAIL                                                                        \
+    " ON CONFLICT(run_uuid, key) DO UPDATE SET value = excluded.value,"                          \
+    " timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan"            \
+    " WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step AND"     \
+    " (excluded.timestamp > latest_metrics.timestamp OR"                                         \
+    " (excluded.timestamp = latest_metrics.timestamp AND excluded.value > latest_metrics.value)))"
+
+/* --- log-metric: one point ------------------------------------------------------------------- */
+static int put_one(ef_sql *db, const char *run_id, const metric_in *m, trk_err *e)
+{
+    ef_sql_stmt *ins = NULL, *latest = NULL;
+    size_t idlen = strlen(run_id);
+    int rc = -1;
+
+    if (ef_sql_prepare(db, "INSERT INTO metrics(run_uuid, key, value, timestamp, step, is_nan)"
+                           " VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", &ins) != 0 ||
+        bind_point(ins, 0, run_id, idlen, m) != 0 || ef_sql_step(ins) < 0)
+        goto db_fail;
+    if (ef_sql_changes(ins) > 0) { /* a repeat changes nothing: latest already knows it */
+        if (ef_sql_prepare(db, "INSERT INTO latest_metrics(run_uuid, key, value, timestamp, step,"
+                               " is_nan) VALUES(?, ?, ?, ?, ?, ?)" LATEST_UPSERT_TAIL,
+                           &latest) != 0 ||
+            bind_point(latest, 0, run_id, idlen, m) != 0 || ef_sql_step(latest) < 0)
+            goto db_fail;
+    }
+    rc = 0;
+    goto out;
+db_fail:
+    trk__fail_db(e, db, "log metric");
+out:
+    ef_sql_finalize(ins);
+    ef_sql_finalize(latest);
+    return rc;
+}
+
 /* runs/log-metric {run_id*, key*, value*, timestamp*, step} */
 void trk__h_log_metric(ef_http_req *r, ef_tracking *t, const json_t *msg)
 {
     trk_err e;
     const char *id = NULL;
     metric_in m = {0};
-    metric_writer w = {0};
     ef_sql *db = NULL;
     int rc = -1;
 
@@ -575,23 +140,19 @@ void trk__h_log_metric(ef_http_req *r, ef_tracking *t, const json_t *msg)
         trk__int(msg, "timestamp", 1, &m.timestamp, &e) < 0 ||
         trk__int(msg, "step", 0, &m.step, &e) < 0 || metric_check(&m, &e) != 0)
         goto fail;
+    metric_normalise(&m);
     if (trk__writer(t, &db, &e) != 0) goto fail;
     if (ef_sql_begin(db) != 0) {
         trk__fail_db(&e, db, "begin");
         goto done;
     }
-    if (trk__run_check(db, id, 1, NULL, &e) != 0 || mw_open(db, &w, &e) != 0 ||
-        mw_put(db, &w, id, strlen(id), &m, &e) != 0)
-        goto done;
-    mw_close(&w);
-    w.ins = w.latest = NULL;
+    if (trk__run_check(db, id, 1, NULL, &e) != 0 || put_one(db, id, &m, &e) != 0) goto done;
     if (ef_sql_commit(db) != 0) {
         trk__fail_db(&e, db, "commit");
         goto done;
     }
     rc = 0;
 done:
-    mw_close(&w);
     if (rc != 0) ef_sql_rollback(db);
     trk__release(t, db);
     if (rc != 0) goto fail;
@@ -599,6 +160,112 @@ done:
     return;
 fail:
     trk__reply_error(r, &e);
+}
+
+/* --- log-batch: set-based -------------------------------------------------------------------- */
+
+/* The multi-row statement "INSERT INTO <table>(cols) SELECT column1.. FROM (VALUES (?,..) x rows)
+ * AS v WHERE column1 IS NOT NULL <tail>" (column1..6 name a VALUES list's columns in both
+ * dialects; SQLite needs the WHERE anyway to parse an upsert after INSERT ... SELECT). */
+static int prepare_rows(ef_sql *db, const char *table, size_t rows, const char *tail,
+                        ef_sql_stmt **out)
+{
+    ef_buf sql;
+    int rc;
+
+    ef_buf_init(&sql);
+    rc = ef_buf_reserve(&sql, 256 + rows * 14 + strlen(tail));
+    if (rc == EF_OK)
+        rc = ef_buf_appendf(&sql, "INSERT INTO %s(run_uuid, key, value, timestamp, step, is_nan)"
+                                  " SELECT column1, column2, column3, column4, column5, column6"
+                                  " FROM (VALUES ", table);
+    for (size_t i = 0; rc == EF_OK && i < rows; i++)
+        rc = ef_buf_appends(&sql, i ? ",(?,?,?,?,?,?)" : "(?,?,?,?,?,?)");
+    if (rc == EF_OK) rc = ef_buf_appends(&sql, ") AS v WHERE column1 IS NOT NULL");
+    if (rc == EF_OK) rc = ef_buf_appends(&sql, tail);
+    if (rc == EF_OK) rc = ef_sql_prepare(db, sql.data, out);
+    ef_buf_release(&sql);
+    return rc;
+}
+
+/* Writes the n points of pts (pointers, in request order) with multi-row statements into table
+ * (tail: its ON CONFLICT clause). 0 or -1. */
+static int put_rows(ef_sql *db, const char *table, const char *tail, const char *run_id,
+                    const metric_in *const *pts, size_t n, trk_err *e)
+{
+    ef_sql_stmt *st = NULL;
+    size_t st_rows = 0, idlen = strlen(run_id), done = 0;
+    int rc = -1;
+
+    while (done < n) {
+        size_t left = n - done, rows = chunk_rows[N_CHUNK_SIZES - 1];
+        for (size_t k = 0; k < N_CHUNK_SIZES; k++)
+            if (chunk_rows[k] >= left) {
+                rows = chunk_rows[k];
+                break;
+            }
+        if (rows != st_rows) {
+            ef_sql_finalize(st);
+            st = NULL;
+            if (prepare_rows(db, table, rows, tail, &st) != 0) goto db_fail;
+            st_rows = rows;
+        } else {
+            ef_sql_reset(st);
+        }
+        for (size_t i = 0; i < rows; i++) {
+            int base = (int)(i * METRIC_COLS), brc = 0;
+            if (done + i < n) {
+                brc = bind_point(st, base, run_id, idlen, pts[done + i]);
+            } else {
+                for (int c = 1; brc == 0 && c <= METRIC_COLS; c++)
+                    brc = ef_sql_bind_null(st, base + c);
+            }
+            if (brc != 0) goto db_fail;
+        }
+        if (ef_sql_step(st) < 0) goto db_fail;
+        done += rows < left ? rows : left;
+    }
+    rc = 0;
+    goto out;
+db_fail:
+    trk__fail_db(e, db, "log batch");
+out:
+    ef_sql_finalize(st);
+    return rc;
+}
+
+static int cmp_key_then_order(const void *a, const void *b)
+{
+    const metric_in *x = *(const metric_in *const *)a, *y = *(const metric_in *const *)b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x > y) - (x < y); /* pointers into one array: request order */
+}
+
+/* Writes the batch's nm points: all of them to metrics, then per distinct key its greatest
+ * point (the first of equals) to latest_metrics. 0 or -1. */
+static int put_batch(ef_sql *db, const char *run_id, const metric_in *ms, size_t nm, trk_err *e)
+{
+    const metric_in **pts = malloc(nm * sizeof *pts);
+    size_t nkeys = 0;
+    int rc = -1;
+
+    if (pts == NULL) return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
+    for (size_t i = 0; i < nm; i++)
+        pts[i] = &ms[i];
+    if (put_rows(db, "metrics", " ON CONFLICT DO NOTHING", run_id, pts, nm, e) != 0) goto out;
+    /* group by key (ties in request order), keep each key's greatest point in pts[0..nkeys) */
+    qsort(pts, nm, sizeof *pts, cmp_key_then_order);
+    for (size_t i = 0; i < nm; i++) {
+        if (nkeys > 0 && strcmp(pts[nkeys - 1]->key, pts[i]->key) == 0) {
+            if (metric_after(pts[i], pts[nkeys - 1])) pts[nkeys - 1] = pts[i];
+        } else {
+            pts[nkeys++] = pts[i];
+        }
+    }
+    rc = put_rows(db, "latest_metrics", LATEST_UPSERT_TAIL, run_id, pts, nkeys, e);
+out:
+    free(pts);
+    return rc;
 }
 
 static int batch_limit(const char *what, size_t limit, size_t n, trk_err *e)
@@ -620,7 +287,6 @@ void trk__h_log_batch(ef_http_req *r, ef_tracking *t, const json_t *msg)
     metric_in *ms = NULL;
     trk_kv *ps = NULL, *ts = NULL;
     size_t nm, np = 0, nt = 0;
-    metric_writer w = {0};
     ef_sql *db = NULL;
     int rc = -1;
 
@@ -646,6 +312,7 @@ void trk__h_log_batch(ef_http_req *r, ef_tracking *t, const json_t *msg)
             trk__int(o, "timestamp", 0, &ms[i].timestamp, &e) < 0 ||
             trk__int(o, "step", 0, &ms[i].step, &e) < 0 || metric_check(&ms[i], &e) != 0)
             goto fail;
+        metric_normalise(&ms[i]);
     }
     if (trk__kv_list(pl, "parameter", "Param key", TRK_MAX_PARAM_VAL_LEN, &ps, &np, &e) != 0 ||
         trk__kv_list(tl, "tag", "Tag key", TRK_MAX_TAG_VAL_LEN, &ts, &nt, &e) != 0 ||
@@ -671,14 +338,7 @@ void trk__h_log_batch(ef_http_req *r, ef_tracking *t, const json_t *msg)
     }
     if (trk__run_check(db, id, 1, NULL, &e) != 0 || trk__params_put(db, id, ps, np, 0, &e) != 0)
         goto done;
-    if (nm > 0) {
-        size_t idlen = strlen(id);
-        if (mw_open(db, &w, &e) != 0) goto done;
-        for (size_t i = 0; i < nm; i++)
-            if (mw_put(db, &w, id, idlen, &ms[i], &e) != 0) goto done;
-        mw_close(&w);
-        w.ins = w.latest = NULL;
-    }
+    if (nm > 0 && put_batch(db, id, ms, nm, &e) != 0) goto done;
     if (trk__tags_put(db, id, ts, nt, &e) != 0) goto done;
     if (ef_sql_commit(db) != 0) {
         trk__fail_db(&e, db, "commit");
@@ -686,7 +346,6 @@ void trk__h_log_batch(ef_http_req *r, ef_tracking *t, const json_t *msg)
     }
     rc = 0;
 done:
-    mw_close(&w);
     if (rc != 0) ef_sql_rollback(db);
     trk__release(t, db);
     if (rc != 0) goto fail;
@@ -703,16 +362,20 @@ out:
     json_decref(own_t);
 }
 
-static json_t *metric_json(ef_sql_stmt *st, const char *run_id)
+/* --- histories ------------------------------------------------------------------------------- */
+
+/* One Metric of a history reply from a row (value, timestamp, step, is_nan), with the given key
+ * (the rows' own: they were selected by it) and, for the bulk call, run_id. */
+static void metric_row(trk_jw *w, const char *key, size_t keylen, ef_sql_stmt *st,
+                       const char *run_id)
 {
-    const char *k = ef_sql_column_text(st, 0, NULL);
-    json_t *o = json_pack("{s:s,s:o,s:I,s:I}", "key", k ? k : "", "value",
-                          trk__metric_value(ef_sql_column_double(st, 1),
-                                            (int)ef_sql_column_int64(st, 4)),
-                          "timestamp", (json_int_t)ef_sql_column_int64(st, 2), "step",
-                          (json_int_t)ef_sql_column_int64(st, 3));
-    if (o && run_id) json_object_set_new(o, "run_id", json_string(run_id));
-    return o;
+    trk__jw_open(w, NULL, '{');
+    trk__jw_str(w, "key", key, keylen);
+    trk__jw_metric_value(w, "value", ef_sql_column_double(st, 0), (int)ef_sql_column_int64(st, 3));
+    trk__jw_int(w, "timestamp", ef_sql_column_int64(st, 1));
+    trk__jw_int(w, "step", ef_sql_column_int64(st, 2));
+    if (run_id) trk__jw_str(w, "run_id", run_id, strlen(run_id));
+    trk__jw_close(w);
 }
 
 /* metrics/get-history {run_id*, metric_key*}: every point, ordered by step, then timestamp
@@ -722,48 +385,42 @@ void trk__h_get_history(ef_http_req *r, ef_tracking *t, const json_t *msg)
 {
     trk_err e;
     const char *id = NULL, *key = NULL;
+    size_t keylen;
     ef_sql *db = NULL;
     ef_sql_stmt *st = NULL;
-    json_t *arr = NULL, *doc = NULL;
+    trk_jw w;
     int step;
 
+    trk__jw_init(&w);
     if (trk__run_id(msg, &id, &e) < 0 || trk__str(msg, "metric_key", 1, &key, &e) < 0 ||
         trk__reader(t, &db, &e) != 0)
         goto fail;
-    if (ef_sql_prepare(db, "SELECT key, value, timestamp, step, is_nan FROM metrics"
+    keylen = strlen(key);
+    if (ef_sql_prepare(db, "SELECT value, timestamp, step, is_nan FROM metrics"
                            " WHERE run_uuid = ? AND key = ? ORDER BY step, timestamp, value",
-                       &st) != 0) {
-        trk__fail_db(&e, db, "metric history");
-        goto fail;
+                       &st) != 0 ||
+        ef_sql_bind_text(st, 1, id, strlen(id)) != 0 || ef_sql_bind_text(st, 2, key, keylen) != 0)
+        goto db_fail;
+    trk__jw_open(&w, NULL, '{');
+    step = ef_sql_step(st);
+    if (step == EF_SQL_ROW) { /* no points: {} (MLflow omits empty repeated fields) */
+        trk__jw_open(&w, "metrics", '[');
+        for (; step == EF_SQL_ROW && !w.err; step = ef_sql_step(st))
+            metric_row(&w, key, keylen, st, NULL);
+        trk__jw_close(&w);
     }
-    ef_sql_bind_text(st, 1, id, strlen(id));
-    ef_sql_bind_text(st, 2, key, strlen(key));
-    arr = json_array();
-    doc = json_object();
-    if (arr == NULL || doc == NULL) {
-        trk__fail(&e, TRK_INTERNAL_ERROR, "out of memory");
-        goto fail;
-    }
-    while ((step = ef_sql_step(st)) == EF_SQL_ROW)
-        if (json_array_append_new(arr, metric_json(st, NULL)) != 0) {
-            trk__fail(&e, TRK_INTERNAL_ERROR, "out of memory");
-            goto fail;
-        }
-    if (step < 0) {
-        trk__fail_db(&e, db, "metric history");
-        goto fail;
-    }
+    if (step < 0) goto db_fail;
+    trk__jw_close(&w);
     ef_sql_finalize(st);
     trk__release(t, db);
-    if (json_array_size(arr) > 0) json_object_set(doc, "metrics", arr);
-    json_decref(arr);
-    trk__reply(r, doc);
+    trk__reply_jw(r, &w);
     return;
+db_fail:
+    trk__fail_db(&e, db, "metric history");
 fail:
     ef_sql_finalize(st);
     if (db) trk__release(t, db);
-    json_decref(arr);
-    json_decref(doc);
+    trk__jw_release(&w);
     trk__reply_error(r, &e);
 }
 
@@ -794,15 +451,18 @@ void trk__h_get_history_bulk(ef_http_req *r, ef_tracking *t, const json_t *msg)
 {
     trk_err e;
     const json_t *ids = NULL;
-    json_t *own = NULL, *arr = NULL, *doc = NULL;
+    json_t *own = NULL;
     const char *key = NULL;
+    trk_jw w;
     int64_t start = 0, end = 0, max = BULK_MAX_RESULTS;
     int has_start, has_end, step;
     int64_t *all = NULL, *keep = NULL;
     size_t nall = 0, call = 0, nkeep = 0, ckeep = 0, nids;
     ef_sql *db = NULL;
     ef_sql_stmt *st = NULL;
+    int any = 0;
 
+    trk__jw_init(&w);
     if (json_object_get(msg, "run_ids") == NULL) {
         trk__fail(&e, TRK_INVALID_PARAMETER_VALUE,
                   "Missing value for required parameter 'run_ids'. See the API docs for more"
@@ -889,14 +549,12 @@ void trk__h_get_history_bulk(ef_http_req *r, ef_tracking *t, const json_t *msg)
     }
     if (nkeep) qsort(keep, nkeep, sizeof *keep, cmp_i64);
     /* Pass 2: the points at the kept steps, per run in request order. */
-    arr = json_array();
-    doc = json_object();
-    if (arr == NULL || doc == NULL) goto oom;
+    trk__jw_open(&w, NULL, '{');
     for (size_t i = 0; i < nids && nkeep > 0; i++) {
         const char *id = json_string_value(json_array_get(ids, i));
         size_t got = 0;
         if (id == NULL) continue;
-        if (ef_sql_prepare(db, "SELECT key, value, timestamp, step, is_nan FROM metrics"
+        if (ef_sql_prepare(db, "SELECT value, timestamp, step, is_nan FROM metrics"
                                " WHERE run_uuid = ? AND key = ? AND step >= ? AND step <= ?"
                                " ORDER BY step, timestamp, value", &st) != 0)
             goto db_fail;
@@ -905,9 +563,12 @@ void trk__h_get_history_bulk(ef_http_req *r, ef_tracking *t, const json_t *msg)
         ef_sql_bind_int64(st, 3, keep[0]);
         ef_sql_bind_int64(st, 4, keep[nkeep - 1]);
         while ((step = ef_sql_step(st)) == EF_SQL_ROW && got < BULK_MAX_PER_RUN) {
-            int64_t s = ef_sql_column_int64(st, 3);
+            int64_t s = ef_sql_column_int64(st, 2);
             if (bsearch(&s, keep, nkeep, sizeof *keep, cmp_i64) == NULL) continue;
-            if (json_array_append_new(arr, metric_json(st, id)) != 0) goto oom;
+            if (!any) trk__jw_open(&w, "metrics", '[');
+            any = 1;
+            metric_row(&w, key, strlen(key), st, id);
+            if (w.err) goto oom;
             got++;
         }
         if (step < 0) goto db_fail;
@@ -916,9 +577,9 @@ void trk__h_get_history_bulk(ef_http_req *r, ef_tracking *t, const json_t *msg)
     }
     trk__release(t, db);
     db = NULL;
-    if (json_array_size(arr) > 0) json_object_set(doc, "metrics", arr);
-    trk__reply(r, doc);
-    doc = NULL;
+    if (any) trk__jw_close(&w);
+    trk__jw_close(&w);
+    trk__reply_jw(r, &w);
     goto out;
 oom:
     trk__fail(&e, TRK_INTERNAL_ERROR, "out of memory");
@@ -931,8 +592,7 @@ out:
     ef_sql_finalize(st);
     if (db) trk__release(t, db);
     json_decref(own);
-    json_decref(arr);
-    json_decref(doc);
+    trk__jw_release(&w);
     free(all);
     free(keep);
 }

@@ -1,6 +1,9 @@
-/* registry.c - the model registry RPCs of MLflow 2.12.2 (spec §3.2): registered models, model
- * versions, stages, tags and aliases, over the schema of schema.c. Modelled on MLflow's
- * SqlAlchemyStore for the registry so that results, messages and quirks match:
+/* registry.c - the data side of the model registry of MLflow 2.12.2 (spec §3.2): registered
+ * models, model versions, stages, tags and aliases over the schema of schema.c. This file loads
+ * and renders the entities (with their tags, aliases and latest versions) and holds MLflow's
+ * validation helpers; registry_api.c holds the store operations (one per RPC) and the HTTP
+ * handlers. The two share registry_int.h. Modelled on MLflow's SqlAlchemyStore for the registry
+ * so that results, messages and quirks match:
  *
  *  - a deleted model version stays in model_versions with current_stage 'Deleted_Internal' and
  *    its source/run fields redacted, so version numbers are never reused (new = max + 1);
@@ -16,11 +19,6 @@
  *
  * Reads of a page never issue a query per row: tags and aliases of a page come with one
  * `IN (VALUES ...)` query per chunk of IN_CHUNK entities.
- *
- * Deliberate difference from 2.12.2: transition-stage with archive_existing_versions to a stage
- * other than Staging/Production is a 400 INVALID_PARAMETER_VALUE here; MLflow raises it without
- * an error code (500 INTERNAL_ERROR), which makes the Python client retry for a minute.
- * model-versions/search also fills `aliases` (MLflow 2.12.2 leaves it empty there).
  */
 #include <ctype.h>
 #include <limits.h>
@@ -30,32 +28,19 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "base/clock.h"
 #include "base/err.h"
-#include "tracking/search.h"
-#include "tracking/trk_int.h"
+#include "tracking/registry_int.h"
 
-#define STAGE_DELETED "Deleted_Internal"
-#define RM_SEARCH_DEFAULT 100
-#define RM_SEARCH_MAX 1000
-#define MV_SEARCH_DEFAULT 200000
-#define MV_SEARCH_MAX 200000
 #define TAG_KEY_MAX 250
 #define TAG_VALUE_MAX 5000
 #define ALIAS_MAX 255
 #define IN_CHUNK 400 /* entities per IN (...) query: 800 parameters */
-#define CREATE_RETRIES 3
 
-#define MV_COLS                                                                                    \
-    "name, version, creation_time, last_updated_time, description, user_id, current_stage,"       \
-    " source, run_id, status, status_message, run_link"
 #define MV_COLS_P                                                                                  \
     "mv.name, mv.version, mv.creation_time, mv.last_updated_time, mv.description, mv.user_id,"    \
     " mv.current_stage, mv.source, mv.run_id, mv.status, mv.status_message, mv.run_link"
-#define RM_COLS "name, creation_time, last_updated_time, description"
-#define NOT_DELETED "current_stage <> '" STAGE_DELETED "'"
 
-static const char *const stages[] = {"None", "Staging", "Production", "Archived"};
+const char *const trk__reg_stages[] = {"None", "Staging", "Production", "Archived"};
 
 /* ---------------------------------------------------------------------------------------------
  * SQL helpers: statements with a type string ('t' const char * (NULL binds NULL), 'i' int64_t).
@@ -77,7 +62,7 @@ static int vbind(ef_sql_stmt *st, int first, const char *types, va_list ap)
 }
 
 /* Prepares and binds; NULL with e set on failure. */
-static ef_sql_stmt *q_prep(ef_sql *db, trk_err *e, const char *sql, const char *types, ...)
+ef_sql_stmt *trk__reg_prep(ef_sql *db, trk_err *e, const char *sql, const char *types, ...)
 {
     ef_sql_stmt *st = NULL;
     va_list ap;
@@ -99,7 +84,7 @@ static ef_sql_stmt *q_prep(ef_sql *db, trk_err *e, const char *sql, const char *
 
 /* Runs a statement without rows. Returns the changed row count, -2 for a unique violation
  * (e not set), or -1 with e set. */
-static int64_t q_exec(ef_sql *db, trk_err *e, const char *sql, const char *types, ...)
+int64_t trk__reg_exec(ef_sql *db, trk_err *e, const char *sql, const char *types, ...)
 {
     ef_sql_stmt *st = NULL;
     va_list ap;
@@ -171,22 +156,9 @@ static int placeholders(ef_buf *b, size_t n, int pairs)
 
 /* ---------------------------------------------------------------------------------------------
  * Model versions as read from the database, rendered once tags and aliases are attached.
+ * The types are in registry_int.h.
  * ------------------------------------------------------------------------------------------- */
-typedef struct mv_item {
-    char *name;
-    int64_t version;
-    json_t *obj;      /* name .. status_message, in proto field order */
-    json_t *tags;     /* [{key, value}] */
-    json_t *aliases;  /* ["alias"] */
-    json_t *run_link; /* NULL: unset */
-} mv_item;
-
-typedef struct mv_list {
-    mv_item *items;
-    size_t n, cap;
-} mv_list;
-
-static void mv_item_release(mv_item *it)
+void trk__mv_item_release(trk_mv_item *it)
 {
     free(it->name);
     json_decref(it->obj);
@@ -195,23 +167,24 @@ static void mv_item_release(mv_item *it)
     json_decref(it->run_link);
 }
 
-static void mv_list_release(mv_list *l)
+void trk__mv_list_release(trk_mv_list *l)
 {
-    for (size_t i = 0; i < l->n; i++) mv_item_release(&l->items[i]);
+    for (size_t i = 0; i < l->n; i++)
+        trk__mv_item_release(&l->items[i]);
     free(l->items);
     memset(l, 0, sizeof *l);
 }
 
-/* Appends the current row of st (columns MV_COLS). 0 or -1 (OOM). */
-static int mv_push_row(mv_list *l, ef_sql_stmt *st)
+/* Appends the current row of st (columns TRK_MV_COLS). 0 or -1 (OOM). */
+static int mv_push_row(trk_mv_list *l, ef_sql_stmt *st)
 {
-    mv_item *it;
+    trk_mv_item *it;
     size_t n = 0;
     const char *name;
     int bad = 0;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 8;
-        mv_item *p = realloc(l->items, cap * sizeof *p);
+        trk_mv_item *p = realloc(l->items, cap * sizeof *p);
         if (!p) return -1;
         l->items = p;
         l->cap = cap;
@@ -242,7 +215,7 @@ static int mv_push_row(mv_list *l, ef_sql_stmt *st)
 }
 
 /* Steps st to the end, appending every row; finalizes st. */
-static int mv_read_all(ef_sql *db, ef_sql_stmt *st, mv_list *l, trk_err *e)
+int trk__mv_read_all(ef_sql *db, ef_sql_stmt *st, trk_mv_list *l, trk_err *e)
 {
     int rc;
     if (!st) return -1;
@@ -257,7 +230,7 @@ static int mv_read_all(ef_sql *db, ef_sql_stmt *st, mv_list *l, trk_err *e)
 }
 
 /* The finished ModelVersion message (new reference; NULL on OOM). Call once per item. */
-static json_t *mv_render(mv_item *it)
+json_t *trk__mv_render(trk_mv_item *it)
 {
     int bad = 0;
     if (json_array_size(it->tags)) bad |= json_object_set(it->obj, "tags", it->tags);
@@ -268,22 +241,22 @@ static json_t *mv_render(mv_item *it)
 
 static int mv_cmp(const void *a, const void *b)
 {
-    const mv_item *x = *(mv_item *const *)a, *y = *(mv_item *const *)b;
+    const trk_mv_item *x = *(trk_mv_item *const *)a, *y = *(trk_mv_item *const *)b;
     int c = strcmp(x->name, y->name);
     return c ? c : (x->version > y->version) - (x->version < y->version);
 }
 
-static mv_item *mv_find(mv_item **sorted, size_t n, const char *name, int64_t version)
+static trk_mv_item *mv_find(trk_mv_item **sorted, size_t n, const char *name, int64_t version)
 {
-    mv_item key = {.name = (char *)name, .version = version}, *kp = &key, **f;
+    trk_mv_item key = {.name = (char *)name, .version = version}, *kp = &key, **f;
     f = bsearch(&kp, sorted, n, sizeof *sorted, mv_cmp);
     return f ? *f : NULL;
 }
 
 /* Attaches tags (and aliases when with_aliases) to every item of l, one query per chunk. */
-static int mv_attach(ef_sql *db, mv_list *l, int with_aliases, trk_err *e)
+int trk__mv_attach(ef_sql *db, trk_mv_list *l, int with_aliases, trk_err *e)
 {
-    mv_item **sorted = NULL;
+    trk_mv_item **sorted = NULL;
     ef_buf sql;
     ef_sql_stmt *st = NULL;
     int rc = -1;
@@ -309,7 +282,7 @@ static int mv_attach(ef_sql *db, mv_list *l, int with_aliases, trk_err *e)
                 goto out;
             }
             for (size_t i = 0; i < cnt; i++) {
-                const mv_item *it = &l->items[start + i];
+                const trk_mv_item *it = &l->items[start + i];
                 if (ef_sql_bind_text(st, (int)(2 * i + 1), it->name, strlen(it->name)) < 0 ||
                     ef_sql_bind_int64(st, (int)(2 * i + 2), it->version) < 0) {
                     trk__fail_db(e, db, "bind");
@@ -318,7 +291,8 @@ static int mv_attach(ef_sql *db, mv_list *l, int with_aliases, trk_err *e)
             }
             while ((step = ef_sql_step(st)) == EF_SQL_ROW) {
                 const char *name = ef_sql_column_text(st, 0, NULL);
-                mv_item *it = mv_find(sorted, l->n, name ? name : "", ef_sql_column_int64(st, 1));
+                trk_mv_item *it =
+                    mv_find(sorted, l->n, name ? name : "", ef_sql_column_int64(st, 1));
                 json_t *v;
                 if (!it) continue;
                 if (pass) {
@@ -353,7 +327,7 @@ out:
 
 /* Appends the latest version of each stage of the models in names[0..n) to l, per model
  * ordered by the lowest version of the stage (MLflow's latest_versions order). */
-static int mv_read_latest(ef_sql *db, const char *const *names, size_t n, mv_list *l, trk_err *e)
+int trk__mv_read_latest(ef_sql *db, const char *const *names, size_t n, trk_mv_list *l, trk_err *e)
 {
     ef_buf sql;
     int rc = 0;
@@ -364,7 +338,7 @@ static int mv_read_latest(ef_sql *db, const char *const *names, size_t n, mv_lis
         ef_buf_clear(&sql);
         if (ef_buf_appends(&sql, "SELECT " MV_COLS_P " FROM model_versions mv JOIN (SELECT name"
                                  " AS n, MAX(version) AS v, MIN(version) AS f FROM model_versions"
-                                 " WHERE " NOT_DELETED " AND name IN (") < 0 ||
+                                 " WHERE " TRK_NOT_DELETED " AND name IN (") < 0 ||
             placeholders(&sql, cnt, 0) < 0 ||
             ef_buf_appends(&sql, ") GROUP BY name, current_stage) l ON mv.name = l.n AND"
                                  " mv.version = l.v ORDER BY mv.name, l.f") < 0) {
@@ -383,55 +357,58 @@ static int mv_read_latest(ef_sql *db, const char *const *names, size_t n, mv_lis
                 break;
             }
         }
-        if (st) rc = mv_read_all(db, st, l, e);
+        if (st) rc = trk__mv_read_all(db, st, l, e);
     }
     ef_buf_release(&sql);
     return rc;
 }
 
 /* {"model_version": the live version with tags and aliases}, or 404. */
-static int mv_load(ef_sql *db, const char *name, int64_t version, json_t **out, trk_err *e)
+int trk__mv_load(ef_sql *db, const char *name, int64_t version, json_t **out, trk_err *e)
 {
     json_t *mv;
-    mv_list l = {0};
+    trk_mv_list l = {0};
     int rc = -1;
-    ef_sql_stmt *st = q_prep(db, e,
-                             "SELECT " MV_COLS " FROM model_versions WHERE name = ? AND"
-                             " version = ? AND " NOT_DELETED,
-                             "ti", name, version);
-    if (mv_read_all(db, st, &l, e) < 0) goto out;
+    ef_sql_stmt *st = trk__reg_prep(db, e,
+                                    "SELECT " TRK_MV_COLS " FROM model_versions WHERE name = ? AND"
+                                    " version = ? AND " TRK_NOT_DELETED,
+                                    "ti", name, version);
+    if (trk__mv_read_all(db, st, &l, e) < 0) goto out;
     if (l.n == 0) {
         trk__fail(e, TRK_RESOURCE_DOES_NOT_EXIST, "Model Version (name=%s, version=%lld) not found",
                   name, (long long)version);
         goto out;
     }
-    if (mv_attach(db, &l, 1, e) < 0) goto out;
-    if (!(mv = mv_render(&l.items[0])) || !(*out = json_pack("{so}", "model_version", mv))) {
+    if (trk__mv_attach(db, &l, 1, e) < 0) goto out;
+    if (!(mv = trk__mv_render(&l.items[0])) || !(*out = json_pack("{so}", "model_version", mv))) {
         trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
         goto out;
     }
     rc = 0;
 out:
-    mv_list_release(&l);
+    trk__mv_list_release(&l);
     return rc;
 }
 
-static int mv_must_exist(ef_sql *db, const char *name, int64_t version, trk_err *e)
+int trk__mv_must_exist(ef_sql *db, const char *name, int64_t version, trk_err *e)
 {
-    int rc = q_exists(db,
-                      q_prep(db, e,
-                             "SELECT 1 FROM model_versions WHERE name = ? AND version = ? AND " NOT_DELETED,
-                             "ti", name, version),
-                      e);
+    int rc = q_exists(
+        db,
+        trk__reg_prep(
+            db, e,
+            "SELECT 1 FROM model_versions WHERE name = ? AND version = ? AND " TRK_NOT_DELETED,
+            "ti", name, version),
+        e);
     if (rc == 0)
         return trk__fail(e, TRK_RESOURCE_DOES_NOT_EXIST,
                          "Model Version (name=%s, version=%lld) not found", name, (long long)version);
     return rc < 0 ? -1 : 0;
 }
 
-static int rm_must_exist(ef_sql *db, const char *name, trk_err *e)
+int trk__rm_must_exist(ef_sql *db, const char *name, trk_err *e)
 {
-    int rc = q_exists(db, q_prep(db, e, "SELECT 1 FROM registered_models WHERE name = ?", "t", name), e);
+    int rc = q_exists(
+        db, trk__reg_prep(db, e, "SELECT 1 FROM registered_models WHERE name = ?", "t", name), e);
     if (rc == 0)
         return trk__fail(e, TRK_RESOURCE_DOES_NOT_EXIST, "Registered Model with name=%s not found", name);
     return rc < 0 ? -1 : 0;
@@ -439,18 +416,9 @@ static int rm_must_exist(ef_sql *db, const char *name, trk_err *e)
 
 /* ---------------------------------------------------------------------------------------------
  * Registered models: read, attach latest versions / tags / aliases, render.
+ * The types are in registry_int.h.
  * ------------------------------------------------------------------------------------------- */
-typedef struct rm_item {
-    char *name;
-    json_t *obj, *latest, *tags, *aliases;
-} rm_item;
-
-typedef struct rm_list {
-    rm_item *items;
-    size_t n, cap;
-} rm_list;
-
-static void rm_item_release(rm_item *it)
+void trk__rm_item_release(trk_rm_item *it)
 {
     free(it->name);
     json_decref(it->obj);
@@ -459,22 +427,23 @@ static void rm_item_release(rm_item *it)
     json_decref(it->aliases);
 }
 
-static void rm_list_release(rm_list *l)
+void trk__rm_list_release(trk_rm_list *l)
 {
-    for (size_t i = 0; i < l->n; i++) rm_item_release(&l->items[i]);
+    for (size_t i = 0; i < l->n; i++)
+        trk__rm_item_release(&l->items[i]);
     free(l->items);
     memset(l, 0, sizeof *l);
 }
 
-static int rm_push_row(rm_list *l, ef_sql_stmt *st)
+static int rm_push_row(trk_rm_list *l, ef_sql_stmt *st)
 {
-    rm_item *it;
+    trk_rm_item *it;
     size_t n = 0;
     const char *name;
     int bad = 0;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 8;
-        rm_item *p = realloc(l->items, cap * sizeof *p);
+        trk_rm_item *p = realloc(l->items, cap * sizeof *p);
         if (!p) return -1;
         l->items = p;
         l->cap = cap;
@@ -496,7 +465,7 @@ static int rm_push_row(rm_list *l, ef_sql_stmt *st)
     return bad ? -1 : 0;
 }
 
-static int rm_read_all(ef_sql *db, ef_sql_stmt *st, rm_list *l, trk_err *e)
+int trk__rm_read_all(ef_sql *db, ef_sql_stmt *st, trk_rm_list *l, trk_err *e)
 {
     int rc;
     if (!st) return -1;
@@ -512,22 +481,22 @@ static int rm_read_all(ef_sql *db, ef_sql_stmt *st, rm_list *l, trk_err *e)
 
 static int rm_cmp(const void *a, const void *b)
 {
-    return strcmp((*(rm_item *const *)a)->name, (*(rm_item *const *)b)->name);
+    return strcmp((*(trk_rm_item *const *)a)->name, (*(trk_rm_item *const *)b)->name);
 }
 
-static rm_item *rm_find(rm_item **sorted, size_t n, const char *name)
+static trk_rm_item *rm_find(trk_rm_item **sorted, size_t n, const char *name)
 {
-    rm_item key = {.name = (char *)name}, *kp = &key, **f;
+    trk_rm_item key = {.name = (char *)name}, *kp = &key, **f;
     f = bsearch(&kp, sorted, n, sizeof *sorted, rm_cmp);
     return f ? *f : NULL;
 }
 
 /* Fills latest_versions, tags and aliases of every model in l. */
-static int rm_attach(ef_sql *db, rm_list *l, trk_err *e)
+int trk__rm_attach(ef_sql *db, trk_rm_list *l, trk_err *e)
 {
-    rm_item **sorted = NULL;
+    trk_rm_item **sorted = NULL;
     const char **names = NULL;
-    mv_list latest = {0};
+    trk_mv_list latest = {0};
     ef_buf sql;
     ef_sql_stmt *st = NULL;
     int rc = -1;
@@ -542,11 +511,12 @@ static int rm_attach(ef_sql *db, rm_list *l, trk_err *e)
     }
     qsort(sorted, l->n, sizeof *sorted, rm_cmp);
 
-    if (mv_read_latest(db, names, l->n, &latest, e) < 0 || mv_attach(db, &latest, 0, e) < 0)
+    if (trk__mv_read_latest(db, names, l->n, &latest, e) < 0 ||
+        trk__mv_attach(db, &latest, 0, e) < 0)
         goto out;
     for (size_t i = 0; i < latest.n; i++) {
-        rm_item *it = rm_find(sorted, l->n, latest.items[i].name);
-        if (it && json_array_append_new(it->latest, mv_render(&latest.items[i])) < 0) goto oom;
+        trk_rm_item *it = rm_find(sorted, l->n, latest.items[i].name);
+        if (it && json_array_append_new(it->latest, trk__mv_render(&latest.items[i])) < 0) goto oom;
     }
 
     for (size_t start = 0; start < l->n; start += IN_CHUNK) {
@@ -571,7 +541,7 @@ static int rm_attach(ef_sql *db, rm_list *l, trk_err *e)
             }
             while ((step = ef_sql_step(st)) == EF_SQL_ROW) {
                 const char *name = ef_sql_column_text(st, 0, NULL);
-                rm_item *it = rm_find(sorted, l->n, name ? name : "");
+                trk_rm_item *it = rm_find(sorted, l->n, name ? name : "");
                 json_t *v = json_object();
                 if (!it) {
                     json_decref(v);
@@ -598,14 +568,14 @@ oom:
     trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
 out:
     ef_sql_finalize(st);
-    mv_list_release(&latest);
+    trk__mv_list_release(&latest);
     free(names);
     free(sorted);
     ef_buf_release(&sql);
     return rc;
 }
 
-static json_t *rm_render(rm_item *it)
+json_t *trk__rm_render(trk_rm_item *it)
 {
     int bad = 0;
     if (json_array_size(it->latest)) bad |= json_object_set(it->obj, "latest_versions", it->latest);
@@ -615,26 +585,30 @@ static json_t *rm_render(rm_item *it)
 }
 
 /* {"registered_model": ...} for name, or 404. */
-static int rm_load(ef_sql *db, const char *name, json_t **out, trk_err *e)
+int trk__rm_load(ef_sql *db, const char *name, json_t **out, trk_err *e)
 {
-    rm_list l = {0};
+    trk_rm_list l = {0};
     int rc = -1;
     json_t *rm;
-    if (rm_read_all(db, q_prep(db, e, "SELECT " RM_COLS " FROM registered_models WHERE name = ?", "t", name),
-                    &l, e) < 0)
+    if (trk__rm_read_all(
+            db,
+            trk__reg_prep(db, e, "SELECT " TRK_RM_COLS " FROM registered_models WHERE name = ?",
+                          "t", name),
+            &l, e) < 0)
         goto out;
     if (l.n == 0) {
         trk__fail(e, TRK_RESOURCE_DOES_NOT_EXIST, "Registered Model with name=%s not found", name);
         goto out;
     }
-    if (rm_attach(db, &l, e) < 0) goto out;
-    if (!(rm = rm_render(&l.items[0])) || !(*out = json_pack("{so}", "registered_model", rm))) {
+    if (trk__rm_attach(db, &l, e) < 0) goto out;
+    if (!(rm = trk__rm_render(&l.items[0])) ||
+        !(*out = json_pack("{so}", "registered_model", rm))) {
         trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
         goto out;
     }
     rc = 0;
 out:
-    rm_list_release(&l);
+    trk__rm_list_release(&l);
     return rc;
 }
 
@@ -650,7 +624,7 @@ static size_t utf8_len(const char *s)
 
 /* Bytes of the first max_chars characters of s, at most max_bytes (on a character boundary):
  * for quoting user text in messages without splitting a UTF-8 sequence. */
-static int utf8_prefix(const char *s, size_t max_chars, size_t max_bytes)
+int trk__reg_utf8_prefix(const char *s, size_t max_chars, size_t max_bytes)
 {
     size_t chars = 0, cut = 0;
     for (size_t i = 0;; i++) {
@@ -670,7 +644,7 @@ static int length_limit(const char *what, const char *v, size_t limit, trk_err *
     if (n <= limit) return 0;
     return trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
                      "%s '%.*s' had length %zu, which exceeded length limit of %zu", what,
-                     utf8_prefix(v, 250, 400), v, n, limit);
+                     trk__reg_utf8_prefix(v, 250, 400), v, n, limit);
 }
 
 /* Python's \w on str, approximated: ASCII alphanumerics, '_', and any non-ASCII byte. */
@@ -721,17 +695,18 @@ static void normpath(const char *p, char *out)
 }
 
 /* _validate_tag_name + the registry's key/value length limits. */
-static int validate_tag(const char *key, const char *value, trk_err *e)
+int trk__reg_validate_tag(const char *key, const char *value, trk_err *e)
 {
     char *norm;
     int bad;
     if (!key) return trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'key'. See the API docs for more information about request parameters.");
     for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
         if (!word_char(*p) && !strchr("/.- ", *p))
-            return trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
-                             "Invalid tag name: '%.*s'. Names may only contain alphanumerics, "
-                             "underscores (_), dashes (-), periods (.), spaces ( ), and slashes (/).",
-                             utf8_prefix(key, 250, 400), key);
+            return trk__fail(
+                e, TRK_INVALID_PARAMETER_VALUE,
+                "Invalid tag name: '%.*s'. Names may only contain alphanumerics, "
+                "underscores (_), dashes (-), periods (.), spaces ( ), and slashes (/).",
+                trk__reg_utf8_prefix(key, 250, 400), key);
     }
     if (!(norm = malloc(strlen(key) + 3))) return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
     normpath(key, norm);
@@ -742,7 +717,8 @@ static int validate_tag(const char *key, const char *value, trk_err *e)
                   "Invalid tag name: '%.*s'. Names may be treated as files in certain cases, and "
                   "must not resolve to other names when treated as such. This name would resolve "
                   "to '%.*s'",
-                  utf8_prefix(key, 100, 200), key, utf8_prefix(norm, 100, 200), norm);
+                  trk__reg_utf8_prefix(key, 100, 200), key, trk__reg_utf8_prefix(norm, 100, 200),
+                  norm);
     }
     free(norm);
     if (bad) return -1;
@@ -750,7 +726,7 @@ static int validate_tag(const char *key, const char *value, trk_err *e)
     return length_limit("value", value, TAG_VALUE_MAX, e);
 }
 
-static int validate_alias(const char *alias, trk_err *e)
+int trk__reg_validate_alias(const char *alias, trk_err *e)
 {
     const char *p = alias;
     if (!*alias)
@@ -760,7 +736,7 @@ static int validate_alias(const char *alias, trk_err *e)
             return trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
                              "Invalid alias name: '%.*s'. Names may only contain alphanumerics, "
                              "underscores (_), and dashes (-).",
-                             utf8_prefix(alias, 250, 400), alias);
+                             trk__reg_utf8_prefix(alias, 250, 400), alias);
     }
     if (length_limit("Registered model alias name", alias, ALIAS_MAX, e) < 0) return -1;
     if (strcasecmp(alias, "latest") == 0)
@@ -774,7 +750,7 @@ static int validate_alias(const char *alias, trk_err *e)
 }
 
 /* int(version) like Python: surrounding blanks, a sign, digits with single '_' between. */
-static int parse_version(const char *s, int64_t *out, trk_err *e)
+int trk__reg_parse_version(const char *s, int64_t *out, trk_err *e)
 {
     const char *p = s;
     int neg = 0, digits = 0;
@@ -794,19 +770,21 @@ static int parse_version(const char *s, int64_t *out, trk_err *e)
     *out = neg ? -(int64_t)v : (int64_t)v;
     return 0;
 bad:
-    return trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Parameter 'version' must be an integer, got '%.*s'.",
-                     utf8_prefix(s, 100, 200), s);
+    return trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
+                     "Parameter 'version' must be an integer, got '%.*s'.",
+                     trk__reg_utf8_prefix(s, 100, 200), s);
 }
 
 /* The canonical stage name for s (any case), or NULL with e set. */
-static const char *canonical_stage(const char *s, trk_err *e)
+const char *trk__reg_canonical_stage(const char *s, trk_err *e)
 {
-    for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++) {
-        if (strcasecmp(s, stages[i]) == 0) return stages[i];
+    for (size_t i = 0; i < sizeof trk__reg_stages / sizeof trk__reg_stages[0]; i++) {
+        if (strcasecmp(s, trk__reg_stages[i]) == 0) return trk__reg_stages[i];
     }
     trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
-              "Invalid Model Version stage: %.*s. Value must be one of None, Staging, Production, Archived.",
-              utf8_prefix(s, 100, 200), s);
+              "Invalid Model Version stage: %.*s. Value must be one of None, Staging, Production, "
+              "Archived.",
+              trk__reg_utf8_prefix(s, 100, 200), s);
     return NULL;
 }
 
@@ -864,7 +842,7 @@ static int unquote_plus(char *s)
 /* MLflow's _validate_source for model-versions/create: a local path must lie inside the
  * artifact directory of the given run; any other URI must not hold relative path references
  * (after repeated percent-decoding). */
-static int validate_source(ef_sql *db, const char *source, const char *run_id, trk_err *e)
+int trk__reg_validate_source(ef_sql *db, const char *source, const char *run_id, trk_err *e)
 {
     char scheme[32], *path = NULL, *decoded = NULL;
     int rc = -1, relative;
@@ -873,7 +851,8 @@ static int validate_source(ef_sql *db, const char *source, const char *run_id, t
         char *art = NULL, *ns = NULL, *na = NULL;
         size_t n;
         if (*run_id) {
-            ef_sql_stmt *st = q_prep(db, e, "SELECT artifact_uri FROM runs WHERE run_uuid = ?", "t", run_id);
+            ef_sql_stmt *st = trk__reg_prep(
+                db, e, "SELECT artifact_uri FROM runs WHERE run_uuid = ?", "t", run_id);
             int step;
             if (!st) return -1;
             step = ef_sql_step(st);
@@ -908,7 +887,7 @@ static int validate_source(ef_sql *db, const char *source, const char *run_id, t
                          "version source, the run_id request parameter has to be specified and the "
                          "local path has to be contained within the artifact directory of the run "
                          "specified by the run_id.",
-                         utf8_prefix(source, 200, 400), source);
+                         trk__reg_utf8_prefix(source, 200, 400), source);
     }
     if (!(decoded = strdup(source))) return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
     while ((rc = unquote_plus(decoded)) > 0) {
@@ -937,744 +916,8 @@ static int validate_source(ef_sql *db, const char *source, const char *run_id, t
                        "https, local file path, ftp, objectstore, or mlflow-artifacts uri, an "
                        "absolute path to the model must be provided without relative path "
                        "references present. Please provide an absolute path.",
-                       utf8_prefix(source, 200, 400), source);
+                       trk__reg_utf8_prefix(source, 200, 400), source);
     free(path);
     free(decoded);
     return rc;
 }
-
-/* ---------------------------------------------------------------------------------------------
- * Operations: each runs on one connection, writes inside the transaction run() opens.
- * ------------------------------------------------------------------------------------------- */
-typedef struct reg_args {
-    const char *name, *new_name, *description, *source, *run_id, *run_link, *key, *value, *alias,
-        *stage, *filter, *page_token;
-    int64_t version, max_results;
-    int archive;
-    const json_t *tags, *list; /* tags; stages or order_by */
-    json_t *owned;             /* a list wrapped from a single query value */
-} reg_args;
-
-#define ARGS_INIT {.description = "", .run_id = "", .run_link = "", .value = ""}
-
-/* Returns 0, -1 (e set) or 1 (write conflict: run() retries the whole transaction). */
-typedef int (*reg_fn)(ef_sql *db, const reg_args *a, json_t **out, trk_err *e);
-
-static void run(ef_http_req *r, ef_tracking *t, reg_fn fn, const reg_args *a, int write)
-{
-    trk_err e;
-    ef_sql *db = NULL;
-    json_t *out = NULL;
-    int rc = -1;
-    if ((write ? trk__writer(t, &db, &e) : trk__reader(t, &db, &e)) < 0) goto fail;
-    for (int attempt = 0; attempt < CREATE_RETRIES; attempt++) {
-        if (ef_sql_begin(db) < 0) {
-            trk__fail_db(&e, db, "begin");
-            goto fail;
-        }
-        rc = fn(db, a, &out, &e);
-        if (rc == 0 && ef_sql_commit(db) < 0) rc = trk__fail_db(&e, db, "commit");
-        if (rc != 0) {
-            ef_sql_rollback(db);
-            json_decref(out);
-            out = NULL;
-        }
-        if (rc != 1) break;
-    }
-    if (rc == 1)
-        trk__fail(&e, TRK_INTERNAL_ERROR, "Model Version creation error (name=%s). Giving up after %d attempts.",
-                  a->name, CREATE_RETRIES);
-    if (rc != 0) goto fail;
-    trk__release(t, db);
-    trk__reply(r, out ? out : json_object());
-    return;
-fail:
-    if (db) trk__release(t, db);
-    trk__reply_error(r, &e);
-}
-
-static int put_tags(ef_sql *db, const char *name, int64_t version, const json_t *tags, trk_err *e)
-{
-    size_t i;
-    json_t *tag;
-    json_array_foreach(tags, i, tag) {
-        const char *key = json_string_value(json_object_get(tag, "key"));
-        const char *value = json_string_value(json_object_get(tag, "value"));
-        int64_t rc = version > 0
-            ? q_exec(db, e,
-                     "INSERT INTO model_version_tags(name, version, key, value) VALUES (?, ?, ?, ?)"
-                     " ON CONFLICT(name, version, key) DO UPDATE SET value = excluded.value",
-                     "titt", name, version, key, value ? value : "")
-            : q_exec(db, e,
-                     "INSERT INTO registered_model_tags(name, key, value) VALUES (?, ?, ?)"
-                     " ON CONFLICT(name, key) DO UPDATE SET value = excluded.value",
-                     "ttt", name, key, value ? value : "");
-        if (rc < 0) return rc == -2 ? trk__fail_db(e, db, "tag") : -1;
-    }
-    return 0;
-}
-
-static int touch_model(ef_sql *db, const char *name, int64_t now, trk_err *e)
-{
-    return q_exec(db, e, "UPDATE registered_models SET last_updated_time = ? WHERE name = ?", "it", now, name) < 0
-               ? -1 : 0;
-}
-
-static int op_rm_create(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    int64_t now = ef_now_ms();
-    int64_t rc = q_exec(db, e,
-                        "INSERT INTO registered_models(name, creation_time, last_updated_time,"
-                        " description) VALUES (?, ?, ?, ?)",
-                        "tiit", a->name, now, now, a->description);
-    if (rc == -2) return trk__fail(e, TRK_RESOURCE_ALREADY_EXISTS, "Registered Model (name=%s) already exists.", a->name);
-    if (rc < 0 || put_tags(db, a->name, 0, a->tags, e) < 0) return -1;
-    return rm_load(db, a->name, out, e);
-}
-
-static int op_rm_rename(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    static const char *const moves[] = {
-        "UPDATE model_versions SET name = ?, last_updated_time = ? WHERE name = ?",
-        "UPDATE model_version_tags SET name = ? WHERE name = ?",
-        "UPDATE registered_model_tags SET name = ? WHERE name = ?",
-        "UPDATE registered_model_aliases SET name = ? WHERE name = ?",
-    };
-    int64_t now = ef_now_ms(), rc;
-    if (rm_must_exist(db, a->name, e) < 0) return -1;
-    rc = q_exec(db, e, "UPDATE registered_models SET name = ?, last_updated_time = ? WHERE name = ?",
-                "tit", a->new_name, now, a->name);
-    if (rc == -2) return trk__fail(e, TRK_RESOURCE_ALREADY_EXISTS, "Registered Model (name=%s) already exists.", a->new_name);
-    if (rc < 0) return -1;
-    if (q_exec(db, e, moves[0], "tit", a->new_name, now, a->name) < 0) return -1;
-    for (size_t i = 1; i < sizeof moves / sizeof moves[0]; i++) {
-        if (q_exec(db, e, moves[i], "tt", a->new_name, a->name) < 0) return -1;
-    }
-    return rm_load(db, a->new_name, out, e);
-}
-
-static int op_rm_update(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    if (rm_must_exist(db, a->name, e) < 0 ||
-        q_exec(db, e, "UPDATE registered_models SET description = ?, last_updated_time = ? WHERE name = ?",
-               "tit", a->description, ef_now_ms(), a->name) < 0)
-        return -1;
-    return rm_load(db, a->name, out, e);
-}
-
-static int op_rm_delete(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    static const char *const dels[] = {
-        "DELETE FROM model_version_tags WHERE name = ?",
-        "DELETE FROM registered_model_aliases WHERE name = ?",
-        "DELETE FROM registered_model_tags WHERE name = ?",
-        "DELETE FROM model_versions WHERE name = ?",
-        "DELETE FROM registered_models WHERE name = ?",
-    };
-    (void)out;
-    if (rm_must_exist(db, a->name, e) < 0) return -1;
-    for (size_t i = 0; i < sizeof dels / sizeof dels[0]; i++) {
-        if (q_exec(db, e, dels[i], "t", a->name) < 0) return -1;
-    }
-    return 0;
-}
-
-static int op_rm_get(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    return rm_load(db, a->name, out, e);
-}
-
-/* Runs a compiled search: SELECT cols FROM table WHERE [own AND] (filter) ORDER .. LIMIT .. */
-static ef_sql_stmt *search_stmt(ef_sql *db, const char *head, const trk_search_sql *ss,
-                                int64_t limit, int64_t offset, trk_err *e)
-{
-    ef_buf sql;
-    ef_sql_stmt *st = NULL;
-    int idx;
-    ef_buf_init(&sql);
-    if (ef_buf_appendf(&sql, "%s(%s) %s LIMIT ? OFFSET ?", head, ss->where.data ? ss->where.data : "1=1",
-                       ss->order.data ? ss->order.data : "") < 0) {
-        trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-        goto out;
-    }
-    if (ef_sql_prepare(db, sql.data, &st) < 0) {
-        trk__fail_db(e, db, "prepare search");
-        goto out;
-    }
-    idx = trk__search_bind(ss, st, 1);
-    if (idx < 0 || ef_sql_bind_int64(st, idx, limit) < 0 || ef_sql_bind_int64(st, idx + 1, offset) < 0) {
-        trk__fail_db(e, db, "bind search");
-        ef_sql_finalize(st);
-        st = NULL;
-    }
-out:
-    ef_buf_release(&sql);
-    return st;
-}
-
-/* Adds next_page_token to out when the page was full and more rows exist. */
-static int page_token(json_t *out, int more, int64_t next_offset, trk_err *e)
-{
-    char *tok;
-    if (!more) return 0;
-    if (!(tok = trk__page_token_encode(next_offset)) ||
-        json_object_set_new(out, "next_page_token", json_string(tok)) < 0) {
-        free(tok);
-        return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-    }
-    free(tok);
-    return 0;
-}
-
-static int op_rm_search(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    trk_search_sql ss;
-    rm_list l = {0};
-    int64_t offset = 0;
-    int rc = -1, more;
-    json_t *arr = NULL;
-    memset(&ss, 0, sizeof ss);
-    if (trk__page_token_decode(a->page_token, &offset, e) < 0 ||
-        trk__search_compile(TRK_SEARCH_REGISTERED_MODELS, ef_sql_dialect(db), a->filter, a->list, &ss, e) < 0)
-        goto out;
-    if (rm_read_all(db, search_stmt(db, "SELECT " RM_COLS " FROM registered_models WHERE ", &ss,
-                                    a->max_results + 1, offset, e),
-                    &l, e) < 0)
-        goto out;
-    more = (int64_t)l.n > a->max_results;
-    if (more) rm_item_release(&l.items[--l.n]);
-    if (rm_attach(db, &l, e) < 0) goto out;
-    if (!(*out = json_object()) || !(arr = json_array())) goto oom;
-    for (size_t i = 0; i < l.n; i++) {
-        if (json_array_append_new(arr, rm_render(&l.items[i])) < 0) goto oom;
-    }
-    if (l.n && json_object_set(*out, "registered_models", arr) < 0) goto oom;
-    rc = page_token(*out, more, offset + a->max_results, e);
-    goto out;
-oom:
-    rc = trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-out:
-    json_decref(arr);
-    rm_list_release(&l);
-    trk__search_sql_release(&ss);
-    return rc;
-}
-
-static int op_mv_search(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    trk_search_sql ss;
-    mv_list l = {0};
-    int64_t offset = 0;
-    int rc = -1, more;
-    json_t *arr = NULL;
-    memset(&ss, 0, sizeof ss);
-    if (trk__page_token_decode(a->page_token, &offset, e) < 0 ||
-        trk__search_compile(TRK_SEARCH_MODEL_VERSIONS, ef_sql_dialect(db), a->filter, a->list, &ss, e) < 0)
-        goto out;
-    if (mv_read_all(db, search_stmt(db, "SELECT " MV_COLS " FROM model_versions WHERE " NOT_DELETED " AND ",
-                                    &ss, a->max_results + 1, offset, e),
-                    &l, e) < 0)
-        goto out;
-    more = (int64_t)l.n > a->max_results;
-    if (more) mv_item_release(&l.items[--l.n]);
-    if (mv_attach(db, &l, 1, e) < 0) goto out;
-    if (!(*out = json_object()) || !(arr = json_array())) goto oom;
-    for (size_t i = 0; i < l.n; i++) {
-        if (json_array_append_new(arr, mv_render(&l.items[i])) < 0) goto oom;
-    }
-    if (l.n && json_object_set(*out, "model_versions", arr) < 0) goto oom;
-    rc = page_token(*out, more, offset + a->max_results, e);
-    goto out;
-oom:
-    rc = trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-out:
-    json_decref(arr);
-    mv_list_release(&l);
-    trk__search_sql_release(&ss);
-    return rc;
-}
-
-static int op_latest(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    mv_list l = {0};
-    int want[4] = {0}, rc = -1;
-    size_t i;
-    json_t *v, *arr = NULL;
-    if (rm_must_exist(db, a->name, e) < 0) goto out;
-    json_array_foreach(a->list, i, v) {
-        const char *s = canonical_stage(json_is_string(v) ? json_string_value(v) : "", e);
-        if (!s) goto out;
-        want[s == stages[0] ? 0 : s == stages[1] ? 1 : s == stages[2] ? 2 : 3] = 1;
-    }
-    if (json_array_size(a->list) == 0) want[0] = want[1] = want[2] = want[3] = 1;
-    if (mv_read_latest(db, &a->name, 1, &l, e) < 0 || mv_attach(db, &l, 1, e) < 0) goto out;
-    if (!(*out = json_object()) || !(arr = json_array())) goto oom;
-    for (i = 0; i < l.n; i++) {
-        const char *stage = json_string_value(json_object_get(l.items[i].obj, "current_stage"));
-        for (size_t k = 0; k < 4; k++) {
-            if (want[k] && stage && strcmp(stage, stages[k]) == 0 &&
-                json_array_append_new(arr, mv_render(&l.items[i])) < 0)
-                goto oom;
-        }
-    }
-    if (json_array_size(arr) && json_object_set(*out, "model_versions", arr) < 0) goto oom;
-    rc = 0;
-    goto out;
-oom:
-    rc = trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-out:
-    json_decref(arr);
-    mv_list_release(&l);
-    return rc;
-}
-
-/* The download location of a live version: storage_location, else source. malloc'd in *out. */
-static int version_location(ef_sql *db, const char *name, int64_t version, char **out, trk_err *e)
-{
-    int step;
-    ef_sql_stmt *st = q_prep(db, e,
-                             "SELECT COALESCE(storage_location, source) FROM model_versions WHERE"
-                             " name = ? AND version = ? AND " NOT_DELETED,
-                             "ti", name, version);
-    if (!st) return -1;
-    step = ef_sql_step(st);
-    if (step == EF_SQL_ROW) {
-        const char *s = ef_sql_column_text(st, 0, NULL);
-        *out = strdup(s ? s : "");
-    }
-    ef_sql_finalize(st);
-    if (step < 0) return trk__fail_db(e, db, "read model version");
-    if (step != EF_SQL_ROW)
-        return trk__fail(e, TRK_RESOURCE_DOES_NOT_EXIST, "Model Version (name=%s, version=%lld) not found",
-                         name, (long long)version);
-    return *out ? 0 : trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-}
-
-/* One int64 from a single-row query (finalized here): 1 found, 0 no row/NULL, -1 error. */
-static int q_int(ef_sql *db, ef_sql_stmt *st, int64_t *v, trk_err *e)
-{
-    int step, found = 0;
-    if (!st) return -1;
-    step = ef_sql_step(st);
-    if (step == EF_SQL_ROW && !ef_sql_column_is_null(st, 0)) {
-        *v = ef_sql_column_int64(st, 0);
-        found = 1;
-    }
-    ef_sql_finalize(st);
-    return step < 0 ? trk__fail_db(e, db, "read") : found;
-}
-
-/* models:/<name>/<version|stage|latest> and models:/<name>@<alias> -> (name, version). */
-static int resolve_models_uri(ef_sql *db, const char *uri, char **name, int64_t *version, trk_err *e)
-{
-    const char *p = uri + strlen("models:/"), *sep = p + strcspn(p, "/@");
-    int found = 0;
-    char *suffix;
-    trk_err sub;
-    if (sep == p || !*sep || strchr(sep + 1, '/') || !sep[1])
-        return trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Not a proper models:/ URI: %s", uri);
-    if (!(*name = strndup(p, (size_t)(sep - p))) || !(suffix = strdup(sep + 1))) {
-        free(*name);
-        *name = NULL;
-        return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-    }
-    if (*sep == '@') {
-        found = q_int(db, q_prep(db, e, "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
-                                 "tt", *name, suffix), version, e);
-    } else if (strspn(suffix, "0123456789") == strlen(suffix)) {
-        found = parse_version(suffix, version, e) < 0 ? -1 : 1;
-    } else if (strcasecmp(suffix, "latest") == 0) {
-        found = q_int(db, q_prep(db, e, "SELECT MAX(version) FROM model_versions WHERE name = ? AND " NOT_DELETED,
-                                 "t", *name), version, e);
-    } else {
-        const char *stage = canonical_stage(suffix, &sub);
-        found = stage ? q_int(db, q_prep(db, e, "SELECT MAX(version) FROM model_versions WHERE name = ?"
-                                               " AND current_stage = ?", "tt", *name, stage), version, e)
-                      : 0;
-    }
-    free(suffix);
-    if (found == 0) trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Could not find a model version for %s", uri);
-    return found > 0 ? 0 : -1;
-}
-
-/* Where the artifacts of a new version with this source are (NULL: the source itself). */
-static int resolve_storage(ef_sql *db, const char *source, char **out, trk_err *e)
-{
-    *out = NULL;
-    if (strncmp(source, "models:/", 8) == 0) {
-        char *name = NULL;
-        int64_t version = 0;
-        trk_err sub;
-        int rc = resolve_models_uri(db, source, &name, &version, &sub);
-        if (rc == 0) rc = version_location(db, name, version, out, &sub);
-        free(name);
-        if (rc < 0)
-            return trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
-                             "Unable to fetch model from model URI source artifact location '%.*s'.Error: %s",
-                             utf8_prefix(source, 200, 400), source, sub.message);
-    } else if (strncmp(source, "runs:/", 6) == 0) {
-        const char *id = source + 6, *slash = id + strcspn(id, "/");
-        char *run_id = strndup(id, (size_t)(slash - id));
-        ef_sql_stmt *st;
-        int step;
-        if (!run_id) return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-        st = q_prep(db, e, "SELECT artifact_uri FROM runs WHERE run_uuid = ?", "t", run_id);
-        free(run_id);
-        if (!st) return -1;
-        step = ef_sql_step(st);
-        if (step == EF_SQL_ROW && !ef_sql_column_is_null(st, 0)) {
-            ef_buf b;
-            const char *art = ef_sql_column_text(st, 0, NULL);
-            size_t n = strlen(art);
-            ef_buf_init(&b);
-            while (*slash == '/') slash++;
-            if (ef_buf_append(&b, art, n && art[n - 1] == '/' ? n - 1 : n) < 0 ||
-                (*slash && ef_buf_appendf(&b, "/%s", slash) < 0) || !(*out = ef_buf_take(&b, NULL))) {
-                ef_buf_release(&b);
-                step = EF_ENOMEM;
-            }
-        }
-        ef_sql_finalize(st);
-        if (step == EF_ENOMEM) return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-        if (step < 0) return trk__fail_db(e, db, "read run");
-    }
-    return 0;
-}
-
-static int op_mv_create(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    int64_t now = ef_now_ms(), version = 0, rc;
-    char *storage = NULL;
-    if (validate_source(db, a->source, a->run_id, e) < 0 || rm_must_exist(db, a->name, e) < 0 ||
-        resolve_storage(db, a->source, &storage, e) < 0 ||
-        q_int(db, q_prep(db, e, "SELECT MAX(version) FROM model_versions WHERE name = ?", "t", a->name),
-              &version, e) < 0) {
-        free(storage);
-        return -1;
-    }
-    version++;
-    rc = q_exec(db, e,
-                "INSERT INTO model_versions(name, version, creation_time, last_updated_time,"
-                " description, current_stage, source, run_id, run_link, status, storage_location)"
-                " VALUES (?, ?, ?, ?, ?, 'None', ?, ?, ?, 'READY', ?)",
-                "tiiittttt", a->name, version, now, now, a->description, a->source, a->run_id,
-                a->run_link, storage ? storage : a->source);
-    free(storage);
-    if (rc == -2) return 1; /* a concurrent create took the number (another process): retry */
-    if (rc < 0 || touch_model(db, a->name, now, e) < 0 || put_tags(db, a->name, version, a->tags, e) < 0)
-        return -1;
-    if (mv_load(db, a->name, version, out, e) < 0) return -1;
-    return 0;
-}
-
-static int op_mv_update(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    if (mv_must_exist(db, a->name, a->version, e) < 0 ||
-        q_exec(db, e, "UPDATE model_versions SET description = ?, last_updated_time = ? WHERE name = ? AND version = ?",
-               "titi", a->description, ef_now_ms(), a->name, a->version) < 0)
-        return -1;
-    return mv_load(db, a->name, a->version, out, e);
-}
-
-static int op_mv_delete(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    int64_t now = ef_now_ms();
-    (void)out;
-    if (mv_must_exist(db, a->name, a->version, e) < 0 || touch_model(db, a->name, now, e) < 0 ||
-        q_exec(db, e, "DELETE FROM registered_model_aliases WHERE name = ? AND version = ?", "ti",
-               a->name, a->version) < 0 ||
-        q_exec(db, e,
-               "UPDATE model_versions SET current_stage = '" STAGE_DELETED "', last_updated_time = ?,"
-               " description = NULL, user_id = NULL, source = 'REDACTED-SOURCE-PATH',"
-               " run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK', status_message = NULL,"
-               " storage_location = NULL WHERE name = ? AND version = ?",
-               "iti", now, a->name, a->version) < 0)
-        return -1;
-    return 0;
-}
-
-static int op_mv_get(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    return mv_load(db, a->name, a->version, out, e);
-}
-
-static int op_transition(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    int64_t now = ef_now_ms();
-    if (mv_must_exist(db, a->name, a->version, e) < 0) return -1;
-    if (a->archive &&
-        q_exec(db, e,
-               "UPDATE model_versions SET current_stage = 'Archived', last_updated_time = ? WHERE"
-               " name = ? AND version <> ? AND current_stage = ?",
-               "itit", now, a->name, a->version, a->stage) < 0)
-        return -1;
-    if (q_exec(db, e,
-               "UPDATE model_versions SET current_stage = ?, last_updated_time = ? WHERE name = ? AND version = ?",
-               "titi", a->stage, now, a->name, a->version) < 0 ||
-        touch_model(db, a->name, now, e) < 0)
-        return -1;
-    return mv_load(db, a->name, a->version, out, e);
-}
-
-static int op_download_uri(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    char *loc = NULL;
-    if (version_location(db, a->name, a->version, &loc, e) < 0) return -1;
-    *out = json_pack("{ss}", "artifact_uri", loc);
-    free(loc);
-    return *out ? 0 : trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-}
-
-static int op_rm_set_tag(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    json_t *tags = json_pack("[{ssss}]", "key", a->key, "value", a->value);
-    int rc;
-    (void)out;
-    if (!tags) return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-    rc = rm_must_exist(db, a->name, e) < 0 || put_tags(db, a->name, 0, tags, e) < 0 ? -1 : 0;
-    json_decref(tags);
-    return rc;
-}
-
-static int op_mv_set_tag(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    json_t *tags = json_pack("[{ssss}]", "key", a->key, "value", a->value);
-    int rc;
-    (void)out;
-    if (!tags) return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-    rc = mv_must_exist(db, a->name, a->version, e) < 0 || put_tags(db, a->name, a->version, tags, e) < 0 ? -1 : 0;
-    json_decref(tags);
-    return rc;
-}
-
-static int op_rm_delete_tag(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    (void)out;
-    if (rm_must_exist(db, a->name, e) < 0 ||
-        q_exec(db, e, "DELETE FROM registered_model_tags WHERE name = ? AND key = ?", "tt", a->name, a->key) < 0)
-        return -1;
-    return 0;
-}
-
-static int op_mv_delete_tag(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    (void)out;
-    if (mv_must_exist(db, a->name, a->version, e) < 0 ||
-        q_exec(db, e, "DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?", "tit",
-               a->name, a->version, a->key) < 0)
-        return -1;
-    return 0;
-}
-
-static int op_alias_set(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    (void)out;
-    if (mv_must_exist(db, a->name, a->version, e) < 0 ||
-        q_exec(db, e,
-               "INSERT INTO registered_model_aliases(name, alias, version) VALUES (?, ?, ?)"
-               " ON CONFLICT(name, alias) DO UPDATE SET version = excluded.version",
-               "tti", a->name, a->alias, a->version) < 0)
-        return -1;
-    return 0;
-}
-
-static int op_alias_delete(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    (void)out;
-    return q_exec(db, e, "DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?", "tt", a->name,
-                  a->alias) < 0 ? -1 : 0;
-}
-
-static int op_alias_get(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    int64_t version = 0;
-    int found = q_int(db, q_prep(db, e, "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
-                                 "tt", a->name, a->alias), &version, e);
-    if (found < 0) return -1;
-    if (!found) return trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Registered model alias %s not found.", a->alias);
-    return mv_load(db, a->name, version, out, e);
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Handlers: parse and validate the request message (before any database work, like MLflow's
- * handlers), then run the operation.
- * ------------------------------------------------------------------------------------------- */
-/* A repeated string field (a single query value is wrapped into a->owned). */
-static int get_list(const json_t *msg, const char *field, reg_args *a, trk_err *e)
-{
-    json_t *v = json_object_get(msg, field);
-    if (!v || json_is_null(v)) return 0;
-    if (json_is_array(v)) {
-        a->list = v;
-        return 0;
-    }
-    if (!json_is_string(v))
-        return trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Invalid value for parameter '%s' supplied: expected a list of strings", field);
-    if (!(a->owned = json_array()) || json_array_append(a->owned, v) < 0)
-        return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-    a->list = a->owned;
-    return 0;
-}
-
-/* `tags`: [{key, value}], each validated like MLflow's _validate_*_tag. */
-static int get_tags(const json_t *msg, reg_args *a, trk_err *e)
-{
-    json_t *tags = json_object_get(msg, "tags"), *tag;
-    size_t i;
-    if (!tags || json_is_null(tags)) return 0;
-    if (!json_is_array(tags))
-        return trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Invalid value for parameter 'tags' supplied: expected a list");
-    json_array_foreach(tags, i, tag) {
-        json_t *k = json_object_get(tag, "key"), *v = json_object_get(tag, "value");
-        if (!json_is_object(tag) || (k && !json_is_string(k)) || (v && !json_is_null(v) && !json_is_string(v)))
-            return trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Invalid value for parameter 'tags[%zu]' supplied", i);
-        if (validate_tag(json_string_value(k), json_string_value(v), e) < 0) return -1;
-    }
-    a->tags = tags;
-    return 0;
-}
-
-/* `version`: a string holding an integer (a JSON integer is accepted too). */
-static int get_version(const json_t *msg, reg_args *a, trk_err *e)
-{
-    const json_t *v = json_object_get(msg, "version");
-    const char *s;
-    if (json_is_integer(v)) {
-        a->version = json_integer_value(v);
-        return 0;
-    }
-    if (trk__str(msg, "version", 1, &s, e) < 0) return -1;
-    return parse_version(s, &a->version, e);
-}
-
-static int get_max_results(const json_t *msg, int64_t def, int64_t max, reg_args *a, trk_err *e)
-{
-    a->max_results = def;
-    if (trk__int(msg, "max_results", 0, &a->max_results, e) < 0) return -1;
-    if (a->max_results > max)
-        return trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
-                         "Invalid value for request parameter max_results. It must be at most %lld, but got value %lld",
-                         (long long)max, (long long)a->max_results);
-    if (a->max_results < 1)
-        return trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
-                         "Invalid value for max_results. It must be a positive integer, but got %lld",
-                         (long long)a->max_results);
-    return 0;
-}
-
-#define STR(field, dst, req)                                                                       \
-    do {                                                                                           \
-        if (trk__str(msg, field, req, &a.dst, &e) < 0) goto fail;                                  \
-    } while (0)
-#define CHECK(call)                                                                                \
-    do {                                                                                           \
-        if ((call) < 0) goto fail;                                                                 \
-    } while (0)
-
-/* A handler: the statements after `write` parse msg into `a` (jumping to fail on error). */
-#define HANDLER(fname, op, write, ...)                                                             \
-    static void fname(ef_http_req *r, ef_tracking *t, const json_t *msg)                           \
-    {                                                                                              \
-        reg_args a = ARGS_INIT;                                                                    \
-        trk_err e;                                                                                 \
-        __VA_ARGS__;                                                                               \
-        run(r, t, op, &a, write);                                                                  \
-        json_decref(a.owned);                                                                      \
-        return;                                                                                    \
-    fail:                                                                                          \
-        json_decref(a.owned);                                                                      \
-        trk__reply_error(r, &e);                                                                   \
-    }
-
-HANDLER(h_rm_create, op_rm_create, 1,
-        STR("name", name, 1); STR("description", description, 0); CHECK(get_tags(msg, &a, &e)))
-HANDLER(h_rm_rename, op_rm_rename, 1, STR("name", name, 1); STR("new_name", new_name, 1))
-HANDLER(h_rm_update, op_rm_update, 1, STR("name", name, 1); STR("description", description, 0))
-HANDLER(h_rm_delete, op_rm_delete, 1, STR("name", name, 1))
-HANDLER(h_rm_get, op_rm_get, 0, STR("name", name, 1))
-HANDLER(h_rm_search, op_rm_search, 0,
-        STR("filter", filter, 0); STR("page_token", page_token, 0);
-        CHECK(get_max_results(msg, RM_SEARCH_DEFAULT, RM_SEARCH_MAX, &a, &e));
-        CHECK(get_list(msg, "order_by", &a, &e)))
-HANDLER(h_latest, op_latest, 0, STR("name", name, 1); CHECK(get_list(msg, "stages", &a, &e)))
-HANDLER(h_mv_create, op_mv_create, 1,
-        STR("name", name, 1); STR("source", source, 1); STR("run_id", run_id, 0);
-        STR("run_link", run_link, 0); STR("description", description, 0);
-        CHECK(get_tags(msg, &a, &e)))
-HANDLER(h_mv_update, op_mv_update, 1,
-        STR("name", name, 1); CHECK(get_version(msg, &a, &e)); STR("description", description, 0))
-HANDLER(h_mv_delete, op_mv_delete, 1, STR("name", name, 1); CHECK(get_version(msg, &a, &e)))
-HANDLER(h_mv_get, op_mv_get, 0, STR("name", name, 1); CHECK(get_version(msg, &a, &e)))
-HANDLER(h_mv_search, op_mv_search, 0,
-        STR("filter", filter, 0); STR("page_token", page_token, 0);
-        CHECK(get_max_results(msg, MV_SEARCH_DEFAULT, MV_SEARCH_MAX, &a, &e));
-        CHECK(get_list(msg, "order_by", &a, &e)))
-HANDLER(h_download_uri, op_download_uri, 0, STR("name", name, 1); CHECK(get_version(msg, &a, &e)))
-HANDLER(h_rm_set_tag, op_rm_set_tag, 1,
-        STR("name", name, 1); STR("key", key, 1); STR("value", value, 0);
-        CHECK(validate_tag(a.key, a.value, &e)))
-HANDLER(h_mv_set_tag, op_mv_set_tag, 1,
-        STR("name", name, 1); CHECK(get_version(msg, &a, &e)); STR("key", key, 1);
-        STR("value", value, 0); CHECK(validate_tag(a.key, a.value, &e)))
-HANDLER(h_rm_delete_tag, op_rm_delete_tag, 1,
-        STR("name", name, 1); STR("key", key, 1); CHECK(validate_tag(a.key, NULL, &e)))
-HANDLER(h_mv_delete_tag, op_mv_delete_tag, 1,
-        STR("name", name, 1); CHECK(get_version(msg, &a, &e)); STR("key", key, 1);
-        CHECK(validate_tag(a.key, NULL, &e)))
-HANDLER(h_alias_set, op_alias_set, 1,
-        STR("name", name, 1); STR("alias", alias, 1); CHECK(get_version(msg, &a, &e));
-        CHECK(validate_alias(a.alias, &e)))
-HANDLER(h_alias_delete, op_alias_delete, 1,
-        STR("name", name, 1); STR("alias", alias, 1); CHECK(validate_alias(a.alias, &e)))
-HANDLER(h_alias_get, op_alias_get, 0, STR("name", name, 1); STR("alias", alias, 1))
-
-/* transition-stage: the stage is checked (any case) before the version is looked up. */
-static void h_transition(ef_http_req *r, ef_tracking *t, const json_t *msg)
-{
-    reg_args a = ARGS_INIT;
-    trk_err e;
-    const char *given;
-    STR("name", name, 1);
-    CHECK(get_version(msg, &a, &e));
-    STR("stage", stage, 1);
-    CHECK(trk__bool(msg, "archive_existing_versions", 0, &a.archive, &e));
-    given = a.stage;
-    if (!(a.stage = canonical_stage(given, &e))) goto fail;
-    if (a.archive && a.stage != stages[1] && a.stage != stages[2]) {
-        trk__fail(&e, TRK_INVALID_PARAMETER_VALUE,
-                  "Model version transition cannot archive existing model versions because '%s' is "
-                  "not an Active stage. Valid stages are ['Staging', 'Production']",
-                  a.stage);
-        goto fail;
-    }
-    run(r, t, op_transition, &a, 1);
-    return;
-fail:
-    trk__reply_error(r, &e);
-}
-
-const trk_route trk__registry_routes[] = {
-    {"POST", "/mlflow/registered-models/create", h_rm_create, 0},
-    {"POST", "/mlflow/registered-models/rename", h_rm_rename, 0},
-    {"PATCH", "/mlflow/registered-models/update", h_rm_update, 0},
-    {"DELETE", "/mlflow/registered-models/delete", h_rm_delete, 0},
-    {"GET", "/mlflow/registered-models/get", h_rm_get, 0},
-    {"GET", "/mlflow/registered-models/search", h_rm_search, 0},
-    {"POST", "/mlflow/registered-models/get-latest-versions", h_latest, 0},
-    {"GET", "/mlflow/registered-models/get-latest-versions", h_latest, 0},
-    {"POST", "/mlflow/registered-models/set-tag", h_rm_set_tag, 0},
-    {"DELETE", "/mlflow/registered-models/delete-tag", h_rm_delete_tag, 0},
-    {"POST", "/mlflow/registered-models/alias", h_alias_set, 0},
-    {"DELETE", "/mlflow/registered-models/alias", h_alias_delete, 0},
-    {"GET", "/mlflow/registered-models/alias", h_alias_get, 0},
-    {"POST", "/mlflow/model-versions/create", h_mv_create, 0},
-    {"PATCH", "/mlflow/model-versions/update", h_mv_update, 0},
-    {"POST", "/mlflow/model-versions/transition-stage", h_transition, 0},
-    {"DELETE", "/mlflow/model-versions/delete", h_mv_delete, 0},
-    {"GET", "/mlflow/model-versions/get", h_mv_get, 0},
-    {"GET", "/mlflow/model-versions/search", h_mv_search, 0},
-    {"GET", "/mlflow/model-versions/get-download-uri", h_download_uri, 0},
-    {"POST", "/mlflow/model-versions/set-tag", h_mv_set_tag, 0},
-    {"DELETE", "/mlflow/model-versions/delete-tag", h_mv_delete_tag, 0},
-    {NULL, NULL, NULL, 0},
-};

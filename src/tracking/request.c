@@ -364,6 +364,123 @@ json_t *trk__metric_value(double v, int is_nan)
     return json_real(v);
 }
 
+/* --- §3b replies written as they are produced ---------------------------------------------- */
+
+void trk__jw_init(trk_jw *w)
+{
+    memset(w, 0, sizeof *w);
+    ef_buf_init(&w->b);
+}
+
+void trk__jw_release(trk_jw *w)
+{
+    ef_buf_release(&w->b);
+    w->depth = 0;
+}
+
+/* Separator, newline + indent and "key": before a member; 0 or sets w->err. */
+static int jw_member(trk_jw *w, const char *key)
+{
+    if (w->err) return -1;
+    if (w->depth > 0) {
+        int rc = w->items[w->depth - 1] ? ef_buf_appendc(&w->b, ',') : EF_OK;
+        w->items[w->depth - 1] = 1;
+        if (rc == EF_OK) rc = py_newline(&w->b, &PY_PRETTY, w->depth);
+        if (rc == EF_OK && key) rc = py_string(&w->b, key, strlen(key));
+        if (rc == EF_OK && key) rc = ef_buf_append(&w->b, ": ", 2);
+        if (rc != EF_OK) {
+            w->err = rc;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void jw_done(trk_jw *w, int rc)
+{
+    if (rc != EF_OK && !w->err) w->err = rc;
+}
+
+void trk__jw_open(trk_jw *w, const char *key, char bracket)
+{
+    if (jw_member(w, key) != 0) return;
+    if (w->depth >= TRK_JW_MAX_DEPTH) {
+        w->err = EF_EINVAL;
+        return;
+    }
+    w->close[w->depth] = bracket == '[' ? ']' : '}';
+    w->items[w->depth] = 0;
+    w->depth++;
+    jw_done(w, ef_buf_appendc(&w->b, bracket == '[' ? '[' : '{'));
+}
+
+void trk__jw_close(trk_jw *w)
+{
+    if (w->err) return;
+    if (w->depth == 0) {
+        w->err = EF_EINVAL;
+        return;
+    }
+    w->depth--;
+    int rc = w->items[w->depth] ? py_newline(&w->b, &PY_PRETTY, w->depth) : EF_OK;
+    if (rc == EF_OK) rc = ef_buf_appendc(&w->b, w->close[w->depth]);
+    jw_done(w, rc);
+}
+
+void trk__jw_str(trk_jw *w, const char *key, const char *s, size_t len)
+{
+    if (jw_member(w, key) == 0) jw_done(w, py_string(&w->b, s ? s : "", s ? len : 0));
+}
+
+void trk__jw_int(trk_jw *w, const char *key, int64_t v)
+{
+    char t[24], *p = t + sizeof t;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    if (jw_member(w, key) != 0) return;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *--p = '-';
+    jw_done(w, ef_buf_append(&w->b, p, (size_t)(t + sizeof t - p)));
+}
+
+void trk__jw_metric_value(trk_jw *w, const char *key, double v, int is_nan)
+{
+    char t[EF_JSON_DOUBLE_MAX];
+    int n;
+    if (jw_member(w, key) != 0) return;
+    if (is_nan || isnan(v)) {
+        jw_done(w, ef_buf_append(&w->b, "\"NaN\"", 5));
+        return;
+    }
+    if (isinf(v)) v = v > 0 ? DBL_MAX : -DBL_MAX;
+    n = ef_json_format_double(v, t, sizeof t);
+    jw_done(w, n < 0 ? n : ef_buf_append(&w->b, t, (size_t)n));
+}
+
+void trk__jw_json(trk_jw *w, const char *key, const json_t *v)
+{
+    if (jw_member(w, key) == 0) jw_done(w, v ? py_value(&w->b, v, &PY_PRETTY, w->depth) : EF_EINVAL);
+}
+
+void trk__reply_jw(ef_http_req *r, trk_jw *w)
+{
+    size_t len = 0;
+    char *text = NULL;
+    if (!w->err && w->depth != 0) w->err = EF_EINVAL;
+    if (!w->err) text = ef_buf_take(&w->b, &len);
+    trk__jw_release(w);
+    if (!text) {
+        trk_err e;
+        trk__fail(&e, TRK_INTERNAL_ERROR, "Cannot render the response (%s)",
+                  ef_strerror(w->err ? w->err : EF_ENOMEM));
+        trk__reply_error(r, &e);
+        return;
+    }
+    ef_http_reply_take(r, 200, "application/json", text, len);
+}
+
 /* --- §3 request messages ------------------------------------------------------------------- */
 
 typedef struct query_ctx {

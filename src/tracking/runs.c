@@ -1,6 +1,6 @@
 /* runs.c - MLflow's run RPCs (create, get, update, delete, restore, search, log-parameter,
  * set-tag, delete-tag, log-inputs, log-model), run lookup, and Run rendering; the writes of run
- * data they share with log-batch live in metrics.c (runs_int.h).
+ * data they share with log-batch live in run_data.c, the metric RPCs in metrics.c (runs_int.h).
  * MLflow 2.12.2's sqlalchemy_store.py / handlers.py / validation.py are the reference.
  *
  * A Run is rendered as {"info": RunInfo, "data": {metrics, params, tags}, "inputs":
@@ -666,7 +666,7 @@ out:
 static void run_write(ef_http_req *r, ef_tracking *t, const json_t *msg, char op)
 {
     trk_err e;
-    const char *id = NULL, *key = NULL, *value = NULL, *model_json = NULL;
+    const char *id = NULL, *key = NULL, *value = NULL;
     const json_t *datasets = NULL;
     json_t *own = NULL, *model = NULL;
     trk_kv kv = {0};
@@ -687,28 +687,7 @@ static void run_write(ef_http_req *r, ef_tracking *t, const json_t *msg, char op
         if (op == 't' && trk__kv_prepare("tag", "Tag key", TRK_MAX_TAG_VAL_LEN, &kv, &e) != 0)
             goto fail;
     } else if (op == 'm') {
-        const char *miss[4] = {NULL};
-        static const char *const need[] = {"artifact_path", "flavors", "utc_time_created",
-                                           "run_id"};
-        size_t nm = 0;
-        ef_buf b;
-        if (trk__str(msg, "model_json", 1, &model_json, &e) < 0) goto fail;
-        model = json_loads(model_json, 0, NULL);
-        if (!json_is_object(model)) {
-            trk__fail(&e, TRK_INVALID_PARAMETER_VALUE,
-                      "Malformed model info. \n %.800s \n is not a valid JSON.", model_json);
-            goto fail;
-        }
-        for (int i = 0; i < 4; i++)
-            if (json_object_get(model, need[i]) == NULL) miss[nm++] = need[i];
-        if (nm) {
-            ef_buf_init(&b);
-            for (size_t i = 0; i < nm; i++) ef_buf_appendf(&b, "%s'%s'", i ? ", " : "", miss[i]);
-            trk__fail(&e, TRK_INVALID_PARAMETER_VALUE,
-                      "Model json is missing mandatory fields: {%s}", b.data ? b.data : "");
-            ef_buf_release(&b);
-            goto fail;
-        }
+        if (trk__model_parse(msg, &model, &e) != 0) goto fail;
     } else if (op == 'i') {
         if (json_object_get(msg, "datasets") == NULL) {
             trk__fail(&e, TRK_INVALID_PARAMETER_VALUE,

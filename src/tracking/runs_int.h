@@ -1,9 +1,11 @@
-/* runs_int.h - what experiments.c, runs.c and metrics.c (the tracking RPCs) share. Prefix trk__.
+/* runs_int.h - what experiments.c, runs.c, run_data.c and metrics.c (the tracking RPCs) share.
+ * Prefix trk__.
  *
  * runs.c owns the run entity: lookup/lifecycle checks, the run RPCs and rendering of Run
- * messages. metrics.c owns the writes of run data: MLflow's key validation and value truncation,
- * params, tags, metrics (metrics + latest_metrics), models and dataset inputs, and the four
- * metric handlers, which runs.c lists in trk__run_routes.
+ * messages. run_data.c owns the writes of run data other than metrics: MLflow's key validation
+ * and value truncation, params, tags, logged models and dataset inputs. metrics.c owns metrics
+ * (metrics + latest_metrics) and the four metric handlers, which runs.c lists in
+ * trk__run_routes.
  */
 #ifndef EF_TRACKING_RUNS_INT_H
 #define EF_TRACKING_RUNS_INT_H
@@ -73,6 +75,9 @@ int trk__kv_list(const json_t *list, const char *kind, const char *what, size_t 
 
 /* runs/log-inputs body: links each DatasetInput of list to the run (experiment eid). */
 int trk__log_inputs(ef_sql *db, const char *run_id, int64_t eid, const json_t *list, trk_err *e);
+/* runs/log-model's model_json parsed: *model is a new object holding MLflow's mandatory fields
+ * (artifact_path, flavors, utc_time_created, run_id), or -1 with e (INVALID_PARAMETER_VALUE). */
+int trk__model_parse(const json_t *msg, json_t **model, trk_err *e);
 /* runs/log-model body: appends model's tag dict (model is modified) to the run's
  * mlflow.log-model.history tag, as MLflow's record_logged_model does. */
 int trk__log_model(ef_sql *db, const char *run_id, json_t *model, trk_err *e);

@@ -1,8 +1,10 @@
 /* search.c - MLflow's search grammar (spec §8) compiled to parameterised SQL for the schema of
- * schema.c, and the offset page tokens of spec §9.
+ * schema.c: the grammar rules of filters and order_by items, MLflow's validation, and the SQL
+ * emitted for each comparison and order term. The tokenizer, value parsing and the offset page
+ * tokens of spec §9 are in search_lex.c; the two share search_int.h.
  *
  * Hand-written because MLflow parses filters with Python's sqlparse, which has no C equivalent;
- * this file reproduces the subset of sqlparse's behaviour MLflow relies on:
+ * these two files reproduce the subset of sqlparse's behaviour MLflow relies on:
  *
  *   filter     := item (AND item)*            AND is case-insensitive; anything else (OR, NOT,
  *   item       := ident op value              parentheses, stray tokens) is collected and
@@ -29,7 +31,7 @@
  *  - Text in ORDER BY uses COLLATE "C" on PostgreSQL so both dialects sort bytewise.
  *  - run_id IN lists drop values that are not lower-case, like MLflow; dataset lists don't.
  */
-#include "tracking/search.h"
+#include "tracking/search_int.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -41,210 +43,6 @@
 
 #include "base/err.h"
 #include "base/strlist.h"
-
-/* --- errors ------------------------------------------------------------------------------- */
-static int sfail(trk_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sfail(trk_err *e, const char *fmt, ...)
-{
-    va_list ap;
-    e->code = TRK_INVALID_PARAMETER_VALUE;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-static int soom(trk_err *e)
-{
-    e->code = TRK_INTERNAL_ERROR;
-    snprintf(e->message, sizeof e->message, "out of memory");
-    return -1;
-}
-
-/* --- tokens ------------------------------------------------------------------------------- */
-typedef enum {
-    T_END,
-    T_IDENT,
-    T_STRING,
-    T_NUMBER,
-    T_OP,
-    T_AND,
-    T_OR,
-    T_NOT,
-    T_IN,
-    T_LPAREN,
-    T_RPAREN,
-    T_COMMA,
-    T_OTHER,
-} tok_type;
-
-typedef struct tok {
-    tok_type type;
-    const char *p; /* raw text in the input */
-    size_t n;
-    int quoted;   /* T_IDENT: the token is exactly one "..." segment (usable as a value) */
-    int is_float; /* T_NUMBER */
-} tok;
-
-typedef struct toks {
-    tok *v;
-    size_t n, cap;
-} toks;
-
-static int toks_push(toks *ts, tok_type type, const char *p, size_t n)
-{
-    if (ts->n == ts->cap) {
-        size_t cap = ts->cap ? ts->cap * 2 : 16;
-        tok *v = realloc(ts->v, cap * sizeof *v);
-        if (!v) return EF_ENOMEM;
-        ts->v = v;
-        ts->cap = cap;
-    }
-    ts->v[ts->n++] = (tok){.type = type, .p = p, .n = n};
-    return 0;
-}
-
-static int is_word_char(char c)
-{
-    return isalnum((unsigned char)c) || c == '_' || c == '$' || (unsigned char)c >= 0x80;
-}
-
-/* Length of a number at s (optional '-', digits, fraction, exponent), 0 if there is none or it
- * runs into a word (then the text is an identifier, like sqlparse's 1abc). */
-static size_t scan_number(const char *s, int *is_float)
-{
-    size_t i = 0, digits = 0;
-    *is_float = 0;
-    if (s[i] == '-') i++;
-    while (isdigit((unsigned char)s[i]))
-        i++, digits++;
-    if (s[i] == '.') {
-        i++;
-        *is_float = 1;
-        while (isdigit((unsigned char)s[i]))
-            i++, digits++;
-    }
-    if (!digits) return 0;
-    if (s[i] == 'e' || s[i] == 'E') {
-        size_t j = i + 1;
-        if (s[j] == '+' || s[j] == '-') j++;
-        if (isdigit((unsigned char)s[j])) {
-            while (isdigit((unsigned char)s[j]))
-                j++;
-            i = j;
-            *is_float = 1;
-        }
-    }
-    if (is_word_char(s[i]) || s[i] == '.' || s[i] == '`' || s[i] == '"') return 0;
-    return i;
-}
-
-/* Length of an identifier (words, dots, quoted segments), or (size_t)-1 for an unterminated
- * quote. *single_dq: the identifier is exactly one "..." segment. */
-static size_t scan_ident(const char *s, int *single_dq)
-{
-    size_t i = 0;
-    int segs = 0, dq = 0;
-    for (;;) {
-        char c = s[i];
-        if (c == '`' || c == '"') {
-            const char *q = strchr(s + i + 1, c);
-            if (!q) return (size_t)-1;
-            i = (size_t)(q - s) + 1;
-            segs++;
-            dq += c == '"';
-        } else if (is_word_char(c) || c == '.') {
-            i++;
-            segs += 2; /* anything unquoted disqualifies a lone "..." */
-        } else {
-            break;
-        }
-    }
-    *single_dq = segs == 1 && dq == 1;
-    return i;
-}
-
-static int word_is(const char *p, size_t n, const char *kw)
-{
-    return strlen(kw) == n && strncasecmp(p, kw, n) == 0;
-}
-
-/* Tokenises s; the list always ends with T_END. EF_EINVAL for an unterminated quote. */
-static int lex(const char *s, toks *ts)
-{
-    size_t i = 0;
-    int rc = 0;
-    while (!rc) {
-        const char *p = s + i;
-        char c = *p;
-        size_t n;
-        int f, dq;
-        if (c == '\0') return toks_push(ts, T_END, p, 0);
-        if (isspace((unsigned char)c)) {
-            i++;
-            continue;
-        }
-        if (c == '\'') { /* sqlparse: '(''|\\.|[^'])*' */
-            n = 1;
-            for (;;) {
-                if (p[n] == '\0') return EF_EINVAL;
-                if (p[n] == '\\' && p[n + 1])
-                    n += 2;
-                else if (p[n] == '\'' && p[n + 1] == '\'')
-                    n += 2;
-                else if (p[n++] == '\'')
-                    break;
-            }
-            rc = toks_push(ts, T_STRING, p, n);
-        } else if ((isdigit((unsigned char)c) || c == '-' || c == '.') &&
-                   (n = scan_number(p, &f))) {
-            rc = toks_push(ts, T_NUMBER, p, n);
-            if (!rc) ts->v[ts->n - 1].is_float = f;
-        } else if (is_word_char(c) || c == '`' || c == '"') {
-            n = scan_ident(p, &dq);
-            if (n == (size_t)-1) return EF_EINVAL;
-            tok_type t = T_IDENT;
-            if (word_is(p, n, "and"))
-                t = T_AND;
-            else if (word_is(p, n, "or"))
-                t = T_OR;
-            else if (word_is(p, n, "not"))
-                t = T_NOT;
-            else if (word_is(p, n, "in"))
-                t = T_IN;
-            else if (word_is(p, n, "like") || word_is(p, n, "ilike"))
-                t = T_OP;
-            rc = toks_push(ts, t, p, n);
-            if (!rc) ts->v[ts->n - 1].quoted = dq;
-        } else if (c == '=' || c == '<' || c == '>' || c == '!') {
-            n = 1;
-            if ((c == '<' && (p[1] == '=' || p[1] == '>')) || (c != '<' && p[1] == '=')) n = 2;
-            rc = toks_push(ts, c == '!' && n == 1 ? T_OTHER : T_OP, p, n);
-        } else {
-            rc = toks_push(ts,
-                           c == '('   ? T_LPAREN
-                           : c == ')' ? T_RPAREN
-                           : c == ',' ? T_COMMA
-                                      : T_OTHER,
-                           p, 1);
-        }
-        if (!rc) i += ts->v[ts->n - 1].n;
-    }
-    return rc;
-}
-
-/* Index of the ')' closing the '(' at i, or of the last token before T_END if unbalanced. */
-static size_t match_paren(const toks *ts, size_t i)
-{
-    int depth = 0;
-    for (; ts->v[i].type != T_END; i++) {
-        if (ts->v[i].type == T_LPAREN)
-            depth++;
-        else if (ts->v[i].type == T_RPAREN && --depth == 0)
-            return i;
-    }
-    return i - 1;
-}
 
 /* --- compile context ---------------------------------------------------------------------- */
 typedef struct cctx {
@@ -326,146 +124,7 @@ static void param_number(cctx *c, const char *s, size_t n)
     c->ps->nparams++;
 }
 
-/* --- values ------------------------------------------------------------------------------- */
-typedef struct value {
-    char *s;     /* string or number text (malloc'd) */
-    char **list; /* IN list (malloc'd strings) */
-    size_t nlist;
-    int is_list, is_number;
-} value;
-
-static void value_release(value *v)
-{
-    free(v->s);
-    for (size_t i = 0; i < v->nlist; i++)
-        free(v->list[i]);
-    free(v->list);
-    memset(v, 0, sizeof *v);
-}
-
-/* A single-quoted list element as Python's literal_eval reads it (common escapes only). */
-static char *unescape_element(const char *p, size_t n)
-{
-    char *o = malloc(n + 1), *w = o;
-    if (!o) return NULL;
-    for (size_t i = 1; i + 1 < n; i++) {
-        if (p[i] == '\\' && i + 2 < n) {
-            char c = p[++i];
-            *w++ = c == 'n' ? '\n' : c == 't' ? '\t' : c;
-        } else if (p[i] == '\'' && p[i + 1] == '\'') {
-            i++; /* 'a''b' is 'a' 'b' concatenated */
-        } else {
-            *w++ = p[i];
-        }
-    }
-    *w = '\0';
-    return o;
-}
-
-static int is_python_lower(const char *s)
-{
-    int cased = 0;
-    for (; *s; s++) {
-        if (isupper((unsigned char)*s)) return 0;
-        if (islower((unsigned char)*s)) cased = 1;
-    }
-    return cased;
-}
-
-/* Parses the list tokens [a, b] ('(' ... ')') like MLflow's _parse_run_ids. */
-static int parse_list(cctx *c, const toks *ts, size_t a, size_t b, int lower_only, value *v)
-{
-    const tok *open = &ts->v[a], *close = &ts->v[b];
-    int len = (int)(close->p + close->n - open->p);
-    size_t n = 0;
-    v->is_list = 1;
-    if (close->type != T_RPAREN)
-        return sfail(c->e, "While parsing a list in the query, expected a non-empty list of "
-                           "string values, but got ill-formed list.");
-    if (b == a + 1)
-        return sfail(c->e, "While parsing a list in the query, expected a non-empty list of "
-                           "string values, but got empty list");
-    for (size_t i = a + 1; i < b; i++) {
-        tok_type t = ts->v[i].type;
-        if (t != T_STRING && t != T_COMMA)
-            return sfail(c->e,
-                         "While parsing a list in the query, expected string value, "
-                         "punctuation, or whitespace, but got different type in list: %.*s",
-                         len, open->p);
-        if (t == T_STRING) n++;
-        if ((t == T_STRING) == (((i - a - 1) % 2) != 0))
-            return sfail(c->e, "While parsing a list in the query, expected a non-empty list "
-                               "of string values, but got ill-formed list.");
-    }
-    v->list = calloc(n, sizeof *v->list);
-    if (!v->list) return soom(c->e);
-    for (size_t i = a + 1; i < b; i += 2) {
-        char *s = unescape_element(ts->v[i].p, ts->v[i].n);
-        if (!s) return soom(c->e);
-        if (lower_only && !is_python_lower(s)) {
-            free(s);
-            continue;
-        }
-        v->list[v->nlist++] = s;
-    }
-    return 0;
-}
-
-static char *dup_n(const char *s, size_t n)
-{
-    char *o = malloc(n + 1);
-    if (o) {
-        memcpy(o, s, n);
-        o[n] = '\0';
-    }
-    return o;
-}
-
-/* A quoted string value ('x' or "x"), or MLflow's message for an unquoted one. */
-static int string_value(cctx *c, const tok *t, value *v)
-{
-    if (t->type == T_STRING || (t->type == T_IDENT && t->quoted)) {
-        v->s = dup_n(t->p + 1, t->n - 2);
-        return v->s ? 0 : soom(c->e);
-    }
-    return sfail(c->e,
-                 "Parameter value is either not quoted or unidentified quote types used "
-                 "for string value %.*s. Use either single or double quotes.",
-                 (int)t->n, t->p);
-}
-
 /* --- identifiers -------------------------------------------------------------------------- */
-/* Splits an identifier into entity (NULL without a '.') and key, removing `...` / "..." quotes;
- * the key keeps any further dots. Both malloc'd. */
-static int split_ident(const char *p, size_t n, char **entity, char **key)
-{
-    char *buf = malloc(n + 1), *w = buf;
-    *entity = *key = NULL;
-    if (!buf) return EF_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '`' || p[i] == '"') {
-            const char *q = memchr(p + i + 1, p[i], n - i - 1);
-            size_t end = q ? (size_t)(q - p) : n;
-            memcpy(w, p + i + 1, end - i - 1);
-            w += end - i - 1;
-            i = end;
-        } else if (p[i] == '.' && !*entity) {
-            *w = '\0';
-            *entity = dup_n(buf, (size_t)(w - buf));
-            if (!*entity) goto fail;
-            w = buf;
-        } else {
-            *w++ = p[i];
-        }
-    }
-    *w = '\0';
-    *key = buf;
-    return 0;
-fail:
-    free(buf);
-    return EF_ENOMEM;
-}
-
 typedef enum { E_ATTR, E_METRIC, E_PARAM, E_TAG, E_DATASET } entity_t;
 
 /* Maps a run entity name (MLflow's identifiers and their alternates). -1 if unknown. */
@@ -609,7 +268,7 @@ static void str_cond(cctx *c, ef_buf *b, const char *col, const char *op, const 
     ef_buf_release(&pat);
 }
 
-static void in_cond(cctx *c, ef_buf *b, const char *col, int negate, const value *v)
+static void in_cond(cctx *c, ef_buf *b, const char *col, int negate, const trk_search_value *v)
 {
     if (v->nlist == 0) { /* like SQLAlchemy's empty IN */
         ap(c, b, negate ? "1=1" : "1=0");
@@ -624,13 +283,16 @@ static void in_cond(cctx *c, ef_buf *b, const char *col, int negate, const value
 }
 
 /* A string condition of any comparator on col (lists only with IN / NOT IN). */
-static int any_str_cond(cctx *c, ef_buf *b, const char *col, const char *op, const value *v)
+static int any_str_cond(cctx *c, ef_buf *b, const char *col, const char *op,
+                        const trk_search_value *v)
 {
     int in = strcmp(op, "IN") == 0, notin = strcmp(op, "NOT IN") == 0;
     if (v->is_list != (in || notin)) {
         if (v->is_list)
-            return sfail(c->e, "Invalid comparator '%s': a list of values needs IN or NOT IN", op);
-        return sfail(c->e, "Invalid comparator '%s': IN and NOT IN need a list of values", op);
+            return trk__search_fail(
+                c->e, "Invalid comparator '%s': a list of values needs IN or NOT IN", op);
+        return trk__search_fail(c->e,
+                                "Invalid comparator '%s': IN and NOT IN need a list of values", op);
     }
     if (v->is_list)
         in_cond(c, b, col, notin, v);
@@ -668,43 +330,45 @@ typedef struct cmp {
 
 /* A value token of a comparison, interpreted as MLflow's _get_value would for `expect`:
  * 'n' number, 's' string, 'l' string or list. */
-static int get_value(cctx *c, const toks *ts, const cmp *k, char expect, int lower_only, value *v)
+static int get_value(cctx *c, const trk_toks *ts, const cmp *k, char expect, int lower_only,
+                     trk_search_value *v)
 {
-    const tok *t = &ts->v[k->val];
-    if (k->vend > k->val) return parse_list(c, ts, k->val, k->vend, lower_only, v);
+    const trk_tok *t = &ts->v[k->val];
+    if (k->vend > k->val) return trk__search_parse_list(c->e, ts, k->val, k->vend, lower_only, v);
     if (expect == 'n') {
         v->is_number = 1;
-        v->s = dup_n(t->p, t->n);
-        return v->s ? 0 : soom(c->e);
+        v->s = trk__search_dup_n(t->p, t->n);
+        return v->s ? 0 : trk__search_oom(c->e);
     }
-    return string_value(c, t, v);
+    return trk__search_string_value(c->e, t, v);
 }
 
-static int compile_run_cmp(cctx *c, const toks *ts, const cmp *k, const char *entity,
+static int compile_run_cmp(cctx *c, const trk_toks *ts, const cmp *k, const char *entity,
                            const char *key, ef_buf *b)
 {
-    const tok *vt = &ts->v[k->val];
+    const trk_tok *vt = &ts->v[k->val];
     int vtn = k->vend > k->val ? (int)(ts->v[k->vend].p + ts->v[k->vend].n - vt->p) : (int)vt->n;
-    value v = {0};
+    trk_search_value v = {0};
     int rc = -1;
     int et = entity ? run_entity(entity) : E_ATTR;
     if (et < 0) {
-        sfail(c->e,
-              "Invalid entity type '%s'. Valid values are ['metric', 'parameter', 'tag', "
-              "'attribute', 'dataset']",
-              entity);
+        trk__search_fail(
+            c->e,
+            "Invalid entity type '%s'. Valid values are ['metric', 'parameter', 'tag', "
+            "'attribute', 'dataset']",
+            entity);
         goto out;
     }
     if (et == E_ATTR && !in_list(key, run_search_keys)) {
-        sfail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'", key,
-              RUN_SEARCH_KEYS_REPR);
+        trk__search_fail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'", key,
+                         RUN_SEARCH_KEYS_REPR);
         goto out;
     }
     if (et == E_DATASET && !in_list(key, dataset_keys)) {
-        sfail(c->e,
-              "Invalid dataset key '%s' specified. Valid keys are "
-              "'{'name', 'digest', 'context'}'",
-              key);
+        trk__search_fail(c->e,
+                         "Invalid dataset key '%s' specified. Valid keys are "
+                         "'{'name', 'digest', 'context'}'",
+                         key);
         goto out;
     }
     const char *ck = canonical_run_key(key);
@@ -713,33 +377,39 @@ static int compile_run_cmp(cctx *c, const toks *ts, const cmp *k, const char *en
     int is_list = k->vend > k->val;
     /* _get_value */
     if (et == E_METRIC || numeric_attr) {
-        if (vt->type != T_NUMBER || is_list) {
+        if (vt->type != TRK_TOK_NUMBER || is_list) {
             if (et == E_METRIC)
-                sfail(c->e, "Expected numeric value type for metric. Found %.*s", vtn, vt->p);
+                trk__search_fail(c->e, "Expected numeric value type for metric. Found %.*s", vtn,
+                                 vt->p);
             else
-                sfail(c->e, "Expected numeric value type for numeric attribute: %s. Found %.*s",
-                      key, vtn, vt->p);
+                trk__search_fail(
+                    c->e, "Expected numeric value type for numeric attribute: %s. Found %.*s", key,
+                    vtn, vt->p);
             goto out;
         }
         if (get_value(c, ts, k, 'n', 0, &v)) goto out;
     } else if (is_list && (et == E_PARAM || et == E_TAG)) {
-        sfail(c->e, "Expected a quoted string value for %s (e.g. 'my-value'). Got value %.*s",
-              et == E_PARAM ? "parameter" : "tag", vtn, vt->p);
+        trk__search_fail(c->e,
+                         "Expected a quoted string value for %s (e.g. 'my-value'). Got value %.*s",
+                         et == E_PARAM ? "parameter" : "tag", vtn, vt->p);
         goto out;
     } else if (is_list && et == E_ATTR && strcmp(ck, "run_id") != 0) {
-        sfail(c->e, "Only the 'run_id' attribute supports comparison with a list of quoted "
-                    "string values.");
+        trk__search_fail(c->e,
+                         "Only the 'run_id' attribute supports comparison with a list of quoted "
+                         "string values.");
         goto out;
-    } else if (vt->type == T_NUMBER) {
+    } else if (vt->type == TRK_TOK_NUMBER) {
         if (et == E_PARAM || et == E_TAG)
-            sfail(c->e, "Expected a quoted string value for %s (e.g. 'my-value'). Got value %.*s",
-                  et == E_PARAM ? "parameter" : "tag", vtn, vt->p);
+            trk__search_fail(
+                c->e, "Expected a quoted string value for %s (e.g. 'my-value'). Got value %.*s",
+                et == E_PARAM ? "parameter" : "tag", vtn, vt->p);
         else if (et == E_ATTR)
-            sfail(c->e, "Expected a quoted string value for attributes. Got value %.*s", vtn,
-                  vt->p);
+            trk__search_fail(c->e, "Expected a quoted string value for attributes. Got value %.*s",
+                             vtn, vt->p);
         else
-            sfail(c->e, "Expected a quoted string value for dataset attributes. Got value %.*s",
-                  vtn, vt->p);
+            trk__search_fail(
+                c->e, "Expected a quoted string value for dataset attributes. Got value %.*s", vtn,
+                vt->p);
         goto out;
     } else if (get_value(c, ts, k, 'l', et == E_ATTR, &v)) {
         goto out;
@@ -747,16 +417,16 @@ static int compile_run_cmp(cctx *c, const toks *ts, const cmp *k, const char *en
     /* comparators (the store's is_metric / is_param / ... checks) */
     const char *op = k->op;
     if ((et == E_METRIC || numeric_attr) && !is_numeric_op(op)) {
-        sfail(c->e, "Invalid comparator '%s' not one of '%s'", op, METRIC_OPS_REPR);
+        trk__search_fail(c->e, "Invalid comparator '%s' not one of '%s'", op, METRIC_OPS_REPR);
         goto out;
     }
     if ((et == E_PARAM || et == E_TAG) && !is_string_op(op)) {
-        sfail(c->e, "Invalid comparator '%s' not one of '%s'", op, STRING_OPS_REPR);
+        trk__search_fail(c->e, "Invalid comparator '%s' not one of '%s'", op, STRING_OPS_REPR);
         goto out;
     }
     if ((et == E_DATASET || (et == E_ATTR && !numeric_attr)) && !is_string_op(op) &&
         strcmp(op, "IN") != 0 && strcmp(op, "NOT IN") != 0) {
-        sfail(c->e, "Invalid comparator '%s' not one of '%s'", op, STRING_ATTR_OPS_REPR);
+        trk__search_fail(c->e, "Invalid comparator '%s' not one of '%s'", op, STRING_ATTR_OPS_REPR);
         goto out;
     }
     switch ((entity_t)et) {
@@ -806,39 +476,40 @@ static int compile_run_cmp(cctx *c, const toks *ts, const cmp *k, const char *en
     }
     rc = 0;
 out:
-    value_release(&v);
+    trk__search_value_release(&v);
     return rc;
 }
 
 /* Experiments, registered models and model versions share MLflow's narrower identifier rules
  * (entity: none, attribute, tag, tags) and their stores' comparator checks. */
-static int compile_other_cmp(cctx *c, const toks *ts, const cmp *k, const char *entity,
+static int compile_other_cmp(cctx *c, const trk_toks *ts, const cmp *k, const char *entity,
                              const char *key, ef_buf *b)
 {
-    const tok *vt = &ts->v[k->val];
+    const trk_tok *vt = &ts->v[k->val];
     int is_list = k->vend > k->val;
     int vtn = is_list ? (int)(ts->v[k->vend].p + ts->v[k->vend].n - vt->p) : (int)vt->n;
     const char *op = k->op;
-    value v = {0};
+    trk_search_value v = {0};
     int rc = -1;
     if (entity && strcmp(entity, "attribute") != 0 && strcmp(entity, "tag") != 0 &&
         strcmp(entity, "tags") != 0) {
-        sfail(c->e,
-              "Invalid entity type '%s'. Valid entity types are ('attribute', 'tag', "
-              "'tags')",
-              entity);
+        trk__search_fail(c->e,
+                         "Invalid entity type '%s'. Valid entity types are ('attribute', 'tag', "
+                         "'tags')",
+                         entity);
         goto out;
     }
     int is_tag = entity && strcmp(entity, "attribute") != 0;
     if (is_tag) {
-        if (is_list || vt->type == T_NUMBER) {
-            sfail(c->e, "Expected a quoted string value for tag (e.g. 'my-value'). Got value %.*s",
-                  vtn, vt->p);
+        if (is_list || vt->type == TRK_TOK_NUMBER) {
+            trk__search_fail(
+                c->e, "Expected a quoted string value for tag (e.g. 'my-value'). Got value %.*s",
+                vtn, vt->p);
             goto out;
         }
         if (get_value(c, ts, k, 's', 0, &v)) goto out;
         if (!is_string_op(op)) {
-            sfail(c->e, "Invalid comparator for tag: %s", op);
+            trk__search_fail(c->e, "Invalid comparator for tag: %s", op);
             goto out;
         }
         if (c->kind == TRK_SEARCH_EXPERIMENTS)
@@ -865,53 +536,56 @@ static int compile_other_cmp(cctx *c, const toks *ts, const cmp *k, const char *
                                                                      : NULL;
     int valid = keys ? in_list(key, keys) : strcmp(key, "name") == 0;
     if (!valid) {
-        sfail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'", key,
-              c->kind == TRK_SEARCH_EXPERIMENTS ? "{'name', 'creation_time', 'last_update_time'}"
-              : c->kind == TRK_SEARCH_MODEL_VERSIONS
-                  ? "{'name', 'version_number', 'run_id', 'source_path'}"
-                  : "{'name'}");
+        trk__search_fail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'", key,
+                         c->kind == TRK_SEARCH_EXPERIMENTS
+                             ? "{'name', 'creation_time', 'last_update_time'}"
+                         : c->kind == TRK_SEARCH_MODEL_VERSIONS
+                             ? "{'name', 'version_number', 'run_id', 'source_path'}"
+                             : "{'name'}");
         goto out;
     }
     int numeric = strstr(key, "time") || strcmp(key, "version_number") == 0;
     const char *col = attr_column(c->kind, key);
     if (is_list && strcmp(key, "run_id") != 0) {
-        sfail(c->e, "Only the 'run_id' attribute supports comparison with a list of quoted "
-                    "string values.");
+        trk__search_fail(c->e,
+                         "Only the 'run_id' attribute supports comparison with a list of quoted "
+                         "string values.");
         goto out;
     }
-    if (vt->type == T_NUMBER && !numeric) {
+    if (vt->type == TRK_TOK_NUMBER && !numeric) {
         if (c->kind == TRK_SEARCH_MODEL_VERSIONS)
-            sfail(c->e, "Only the '{'version_number', 'creation_timestamp', "
-                        "'last_updated_timestamp'}' attributes support comparison with "
-                        "numeric values.");
+            trk__search_fail(c->e, "Only the '{'version_number', 'creation_timestamp', "
+                                   "'last_updated_timestamp'}' attributes support comparison with "
+                                   "numeric values.");
         else if (c->kind == TRK_SEARCH_EXPERIMENTS)
-            sfail(c->e, "Expected a quoted string value for attributes. Got value %.*s", vtn,
-                  vt->p);
+            trk__search_fail(c->e, "Expected a quoted string value for attributes. Got value %.*s",
+                             vtn, vt->p);
         else
-            sfail(c->e,
-                  "Expected a quoted string value or a list of quoted string values for "
-                  "attributes. Got value %.*s",
-                  vtn, vt->p);
+            trk__search_fail(c->e,
+                             "Expected a quoted string value or a list of quoted string values for "
+                             "attributes. Got value %.*s",
+                             vtn, vt->p);
         goto out;
     }
     if (numeric) {
         int f;
-        if (vt->type == T_NUMBER) {
+        if (vt->type == TRK_TOK_NUMBER) {
             if (get_value(c, ts, k, 'n', 0, &v)) goto out;
         } else if (c->kind == TRK_SEARCH_MODEL_VERSIONS && !is_list &&
-                   (vt->type == T_STRING || vt->quoted) && vt->n > 2 &&
-                   scan_number(vt->p + 1, &f) == vt->n - 2 && !f) {
+                   (vt->type == TRK_TOK_STRING || vt->quoted) && vt->n > 2 &&
+                   trk__search_scan_number(vt->p + 1, &f) == vt->n - 2 && !f) {
             if (get_value(c, ts, k, 's', 0, &v)) goto out; /* version_number = '3' */
         } else {
-            sfail(c->e, "Expected numeric value type for numeric attribute: %s. Found %.*s", key,
-                  vtn, vt->p);
+            trk__search_fail(c->e,
+                             "Expected numeric value type for numeric attribute: %s. Found %.*s",
+                             key, vtn, vt->p);
             goto out;
         }
         if (!is_numeric_op(op)) {
             if (c->kind == TRK_SEARCH_MODEL_VERSIONS)
-                sfail(c->e, "Invalid comparator for attribute %s: %s", key, op);
+                trk__search_fail(c->e, "Invalid comparator for attribute %s: %s", key, op);
             else
-                sfail(c->e, "Invalid comparator for numeric attribute: %s", op);
+                trk__search_fail(c->e, "Invalid comparator for numeric attribute: %s", op);
             goto out;
         }
         ap(c, b, "%s %s ?", col, sql_op(op));
@@ -923,75 +597,76 @@ static int compile_other_cmp(cctx *c, const toks *ts, const cmp *k, const char *
     int ok = is_string_op(op) || (c->kind == TRK_SEARCH_MODEL_VERSIONS && strcmp(op, "IN") == 0 &&
                                   strcmp(key, "run_id") == 0);
     if (!ok) {
-        sfail(c->e,
-              c->kind == TRK_SEARCH_EXPERIMENTS ? "Invalid comparator for string "
-                                                  "attribute: %s"
-                                                : "Invalid comparator for attribute: %s",
-              op);
+        trk__search_fail(c->e,
+                         c->kind == TRK_SEARCH_EXPERIMENTS ? "Invalid comparator for string "
+                                                             "attribute: %s"
+                                                           : "Invalid comparator for attribute: %s",
+                         op);
         goto out;
     }
     rc = any_str_cond(c, b, col, op, &v);
 out:
-    value_release(&v);
+    trk__search_value_release(&v);
     return rc;
 }
 
 /* --- filter ------------------------------------------------------------------------------- */
 static int compile_filter(cctx *c, const char *filter, ef_buf *where)
 {
-    toks ts = {0};
+    trk_toks ts = {0};
     cmp *cmps = NULL;
     size_t ncmp = 0;
     ef_buf inv;
     int rc = -1;
     ef_buf_init(&inv);
-    int lx = lex(filter, &ts);
+    int lx = trk__search_lex(filter, &ts);
     if (lx == EF_ENOMEM) {
-        soom(c->e);
+        trk__search_oom(c->e);
         goto out;
     }
     if (lx) {
-        sfail(c->e, "Error on parsing filter '%s'", filter);
+        trk__search_fail(c->e, "Error on parsing filter '%s'", filter);
         goto out;
     }
     cmps = calloc(ts.n, sizeof *cmps); /* at most one comparison per token */
     if (!cmps) {
-        soom(c->e);
+        trk__search_oom(c->e);
         goto out;
     }
     /* pass 1: split into comparisons and invalid clauses (sqlparse's grouping) */
-    for (size_t i = 0; ts.v[i].type != T_END;) {
-        const tok *t = &ts.v[i], *a = &ts.v[i + 1];
-        if (t->type == T_AND) {
+    for (size_t i = 0; ts.v[i].type != TRK_TOK_END;) {
+        const trk_tok *t = &ts.v[i], *a = &ts.v[i + 1];
+        if (t->type == TRK_TOK_AND) {
             i++;
             continue;
         }
-        if (t->type == T_IDENT) {
+        if (t->type == TRK_TOK_IDENT) {
             cmp k = {.ident = i};
             size_t vi = 0;
-            if (a->type == T_OP) {
+            if (a->type == TRK_TOK_OP) {
                 snprintf(k.op, sizeof k.op, "%.*s", (int)a->n, a->p);
                 vi = i + 2;
-            } else if (a->type == T_IN && ts.v[i + 2].type == T_LPAREN) {
+            } else if (a->type == TRK_TOK_IN && ts.v[i + 2].type == TRK_TOK_LPAREN) {
                 strcpy(k.op, "IN");
                 vi = i + 2;
-            } else if (a->type == T_NOT && ts.v[i + 2].type == T_IN &&
-                       ts.v[i + 3].type == T_LPAREN) {
+            } else if (a->type == TRK_TOK_NOT && ts.v[i + 2].type == TRK_TOK_IN &&
+                       ts.v[i + 3].type == TRK_TOK_LPAREN) {
                 strcpy(k.op, "NOT IN");
                 vi = i + 3;
             }
-            tok_type vt = vi ? ts.v[vi].type : T_END;
-            if (vt == T_STRING || vt == T_NUMBER || vt == T_IDENT || vt == T_LPAREN) {
+            trk_tok_type vt = vi ? ts.v[vi].type : TRK_TOK_END;
+            if (vt == TRK_TOK_STRING || vt == TRK_TOK_NUMBER || vt == TRK_TOK_IDENT ||
+                vt == TRK_TOK_LPAREN) {
                 for (char *p = k.op; *p; p++)
                     *p = (char)toupper((unsigned char)*p);
                 k.val = k.vend = vi;
-                if (vt == T_LPAREN) k.vend = match_paren(&ts, vi);
+                if (vt == TRK_TOK_LPAREN) k.vend = trk__search_match_paren(&ts, vi);
                 cmps[ncmp++] = k;
                 i = k.vend + 1;
                 continue;
             }
         }
-        size_t j = t->type == T_LPAREN ? match_paren(&ts, i) : i;
+        size_t j = t->type == TRK_TOK_LPAREN ? trk__search_match_paren(&ts, i) : i;
         int len = (int)(ts.v[j].p + ts.v[j].n - t->p);
         if (c->kind == TRK_SEARCH_RUNS)
             ap(c, &inv, "%s'%.*s'", inv.len ? ", " : "", len, t->p);
@@ -1000,15 +675,15 @@ static int compile_filter(cctx *c, const char *filter, ef_buf *where)
         i = j + 1;
     }
     if (inv.len) {
-        sfail(c->e, "Invalid clause(s) in filter string: %s", inv.data);
+        trk__search_fail(c->e, "Invalid clause(s) in filter string: %s", inv.data);
         goto out;
     }
     /* pass 2: each comparison to SQL */
     for (size_t i = 0; i < ncmp; i++) {
         char *entity = NULL, *key = NULL;
-        const tok *it = &ts.v[cmps[i].ident];
-        if (split_ident(it->p, it->n, &entity, &key)) {
-            soom(c->e);
+        const trk_tok *it = &ts.v[cmps[i].ident];
+        if (trk__search_split_ident(it->p, it->n, &entity, &key)) {
+            trk__search_oom(c->e);
             goto out;
         }
         ap(c, where, "%s(", i ? " AND " : "");
@@ -1038,34 +713,35 @@ typedef struct order_item {
 /* Parses one order_by string "<ident> [ASC|DESC]". */
 static int parse_order_item(cctx *c, const char *s, order_item *o)
 {
-    toks ts = {0};
+    trk_toks ts = {0};
     int rc = -1;
-    int lx = lex(s, &ts);
+    int lx = trk__search_lex(s, &ts);
     if (lx == EF_ENOMEM) {
-        soom(c->e);
+        trk__search_oom(c->e);
         goto out;
     }
-    if (lx || ts.n < 2 || ts.n > 3 || ts.v[0].type != T_IDENT) {
-        sfail(c->e, "Invalid order_by clause '%s'. Could not be parsed.", s);
+    if (lx || ts.n < 2 || ts.n > 3 || ts.v[0].type != TRK_TOK_IDENT) {
+        trk__search_fail(c->e, "Invalid order_by clause '%s'. Could not be parsed.", s);
         goto out;
     }
     o->asc = 1;
     if (ts.n == 3) {
-        const tok *d = &ts.v[1];
-        if (d->type != T_IDENT && d->type != T_AND && d->type != T_OR && d->type != T_NOT &&
-            d->type != T_IN && !(d->type == T_OP && isalpha((unsigned char)d->p[0]))) {
-            sfail(c->e, "Invalid order_by clause '%s'. Could not be parsed.", s);
+        const trk_tok *d = &ts.v[1];
+        if (d->type != TRK_TOK_IDENT && d->type != TRK_TOK_AND && d->type != TRK_TOK_OR &&
+            d->type != TRK_TOK_NOT && d->type != TRK_TOK_IN &&
+            !(d->type == TRK_TOK_OP && isalpha((unsigned char)d->p[0]))) {
+            trk__search_fail(c->e, "Invalid order_by clause '%s'. Could not be parsed.", s);
             goto out;
         }
-        if (word_is(d->p, d->n, "desc"))
+        if (trk__search_word_is(d->p, d->n, "desc"))
             o->asc = 0;
-        else if (!word_is(d->p, d->n, "asc")) {
-            sfail(c->e, "Invalid ordering key in order_by clause '%s'.", s);
+        else if (!trk__search_word_is(d->p, d->n, "asc")) {
+            trk__search_fail(c->e, "Invalid ordering key in order_by clause '%s'.", s);
             goto out;
         }
     }
-    if (split_ident(ts.v[0].p, ts.v[0].n, &o->entity, &o->key)) {
-        soom(c->e);
+    if (trk__search_split_ident(ts.v[0].p, ts.v[0].n, &o->entity, &o->key)) {
+        trk__search_oom(c->e);
         goto out;
     }
     rc = 0;
@@ -1081,7 +757,7 @@ static int order_dup(cctx *c, const json_t *order_by)
     json_t *v;
     ef_buf_init(&l);
     json_array_foreach(order_by, i, v) ap(c, &l, "%s'%s'", i ? ", " : "", json_string_value(v));
-    sfail(c->e, "`order_by` contains duplicate fields: [%s]", l.data ? l.data : "");
+    trk__search_fail(c->e, "`order_by` contains duplicate fields: [%s]", l.data ? l.data : "");
     ef_buf_release(&l);
     return -1;
 }
@@ -1093,14 +769,15 @@ static int run_order_term(cctx *c, const order_item *o, ef_buf *b)
     const char *dir = o->asc ? "ASC" : "DESC";
     const char *coll = c->dialect == EF_SQL_POSTGRES ? " COLLATE \"C\"" : "";
     if (et < 0)
-        return sfail(c->e,
-                     "Invalid entity type '%s'. Valid values are ['metric', 'parameter', "
-                     "'tag', 'attribute', 'dataset']",
-                     o->entity);
+        return trk__search_fail(
+            c->e,
+            "Invalid entity type '%s'. Valid values are ['metric', 'parameter', "
+            "'tag', 'attribute', 'dataset']",
+            o->entity);
     if (et == E_ATTR && !in_list(o->key, run_order_keys))
-        return sfail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'", o->key,
-                     RUN_ORDER_KEYS_REPR);
-    if (et == E_DATASET) return sfail(c->e, "Invalid identifier type 'dataset'");
+        return trk__search_fail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'",
+                                o->key, RUN_ORDER_KEYS_REPR);
+    if (et == E_DATASET) return trk__search_fail(c->e, "Invalid identifier type 'dataset'");
     if (et == E_ATTR) {
         const char *col = attr_column(TRK_SEARCH_RUNS, canonical_run_key(o->key));
         ap(c, b, "CASE WHEN %s IS NULL THEN 1 ELSE 0 END, %s%s %s", col, col,
@@ -1131,32 +808,32 @@ static const char *other_order_column(cctx *c, const order_item *o)
 {
     if (c->kind == TRK_SEARCH_REGISTERED_MODELS) {
         if (o->entity || !in_list(o->key, rm_order_keys)) {
-            sfail(c->e,
-                  "Invalid order by key '%s%s%s' specified. Valid keys are "
-                  "'{'name', 'timestamp'}'",
-                  o->entity ? o->entity : "", o->entity ? "." : "", o->key);
+            trk__search_fail(c->e,
+                             "Invalid order by key '%s%s%s' specified. Valid keys are "
+                             "'{'name', 'timestamp'}'",
+                             o->entity ? o->entity : "", o->entity ? "." : "", o->key);
             return NULL;
         }
         return attr_column(c->kind, o->key);
     }
     if (o->entity && strcmp(o->entity, "attribute") != 0 && strcmp(o->entity, "tag") != 0 &&
         strcmp(o->entity, "tags") != 0) {
-        sfail(c->e,
-              "Invalid entity type '%s'. Valid entity types are ('attribute', 'tag', "
-              "'tags')",
-              o->entity);
+        trk__search_fail(c->e,
+                         "Invalid entity type '%s'. Valid entity types are ('attribute', 'tag', "
+                         "'tags')",
+                         o->entity);
         return NULL;
     }
     int exp = c->kind == TRK_SEARCH_EXPERIMENTS;
     if (o->entity && strcmp(o->entity, "attribute") != 0) {
-        sfail(c->e, "Invalid order_by entity: tag");
+        trk__search_fail(c->e, "Invalid order_by entity: tag");
         return NULL;
     }
     if (!in_list(o->key, exp ? exp_order_keys : mv_order_keys)) {
-        sfail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'", o->key,
-              exp ? "{'name', 'experiment_id', 'creation_time', 'last_update_time'}"
-                  : "{'name', 'version_number', 'creation_timestamp', "
-                    "'last_updated_timestamp'}");
+        trk__search_fail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'", o->key,
+                         exp ? "{'name', 'experiment_id', 'creation_time', 'last_update_time'}"
+                             : "{'name', 'version_number', 'creation_timestamp', "
+                               "'last_updated_timestamp'}");
         return NULL;
     }
     return attr_column(c->kind, o->key);
@@ -1195,7 +872,7 @@ static int compile_order(cctx *c, const json_t *order_by, ef_buf *b)
     int rc = -1;
     ef_strlist_init(&seen);
     if (order_by && !json_is_array(order_by))
-        return sfail(c->e, "Invalid value for order_by: expected a list of strings");
+        return trk__search_fail(c->e, "Invalid value for order_by: expected a list of strings");
     if (!n)
         defaults = c->kind == TRK_SEARCH_EXPERIMENTS      ? exp_default
                    : c->kind == TRK_SEARCH_MODEL_VERSIONS ? mv_default
@@ -1211,7 +888,7 @@ static int compile_order(cctx *c, const json_t *order_by, ef_buf *b)
         char *id = NULL;
         int bad = 1;
         if (!s) {
-            sfail(c->e, "Invalid value for order_by: expected a list of strings");
+            trk__search_fail(c->e, "Invalid value for order_by: expected a list of strings");
             goto next;
         }
         if (parse_order_item(c, s, &o)) goto next;
@@ -1225,7 +902,7 @@ static int compile_order(cctx *c, const json_t *order_by, ef_buf *b)
                o.asc ? "ASC" : "DESC");
         }
         if (!(id = order_identity(c, &o, field))) {
-            soom(c->e);
+            trk__search_oom(c->e);
             goto next;
         }
         /* MLflow's experiment search has no duplicate check */
@@ -1234,7 +911,7 @@ static int compile_order(cctx *c, const json_t *order_by, ef_buf *b)
             goto next;
         }
         if (ef_strlist_push(&seen, id)) {
-            soom(c->e);
+            trk__search_oom(c->e);
             goto next;
         }
         bad = 0;
@@ -1293,7 +970,7 @@ int trk__search_compile(trk_search_kind kind, ef_sql_dialect_t dialect, const ch
     c.ps = &ord; /* order's parameters follow where's */
     if (compile_order(&c, order_by, &out->order)) goto out;
     if (c.oom) {
-        soom(e);
+        trk__search_oom(e);
         goto out;
     }
     if (ord.nparams) {
@@ -1301,7 +978,7 @@ int trk__search_compile(trk_search_kind kind, ef_sql_dialect_t dialect, const ch
         if (need > out->cap) {
             trk_sql_param *v = realloc(out->params, need * sizeof *v);
             if (!v) {
-                soom(e);
+                trk__search_oom(e);
                 goto out;
             }
             out->params = v;
@@ -1313,7 +990,7 @@ int trk__search_compile(trk_search_kind kind, ef_sql_dialect_t dialect, const ch
     }
     rc = 0;
 out:
-    if (!rc && c.oom) rc = soom(e);
+    if (!rc && c.oom) rc = trk__search_oom(e);
     trk__search_sql_release(&ord);
     if (rc) trk__search_sql_release(out);
     return rc;
@@ -1342,103 +1019,4 @@ int trk__search_bind(const trk_search_sql *s, ef_sql_stmt *st, int first)
         if (rc) return -1;
     }
     return idx;
-}
-
-/* --- page tokens -------------------------------------------------------------------------- */
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-char *trk__page_token_encode(int64_t offset)
-{
-    char json[64];
-    int n = snprintf(json, sizeof json, "{\"offset\": %lld}", (long long)offset);
-    char *o = malloc(((size_t)n + 2) / 3 * 4 + 1), *w = o;
-    if (!o) return NULL;
-    for (int i = 0; i < n; i += 3) {
-        unsigned v = (unsigned char)json[i] << 16;
-        if (i + 1 < n) v |= (unsigned char)json[i + 1] << 8;
-        if (i + 2 < n) v |= (unsigned char)json[i + 2];
-        *w++ = b64[v >> 18 & 63];
-        *w++ = b64[v >> 12 & 63];
-        *w++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
-        *w++ = i + 2 < n ? b64[v & 63] : '=';
-    }
-    *w = '\0';
-    return o;
-}
-
-/* Strict base64 (padded, standard alphabet). Returns the decoded length or -1. */
-static long b64_decode(const char *s, size_t n, unsigned char *out)
-{
-    long w = 0;
-    if (n % 4) return -1;
-    for (size_t i = 0; i < n; i += 4) {
-        unsigned v = 0;
-        int pad = 0;
-        for (int j = 0; j < 4; j++) {
-            const char *p = s[i + j] ? strchr(b64, s[i + j]) : NULL;
-            if (s[i + j] == '=' && i + 4 == n && j >= 2) {
-                pad++;
-                v <<= 6;
-                continue;
-            }
-            if (!p || pad) return -1;
-            v = v << 6 | (unsigned)(p - b64);
-        }
-        out[w++] = (unsigned char)(v >> 16);
-        if (pad < 2) out[w++] = (unsigned char)(v >> 8);
-        if (pad < 1) out[w++] = (unsigned char)v;
-    }
-    return w;
-}
-
-int trk__page_token_decode(const char *token, int64_t *offset, trk_err *e)
-{
-    unsigned char *raw = NULL;
-    json_t *doc = NULL;
-    char *dump = NULL;
-    int rc = -1;
-    *offset = 0;
-    if (!token || !*token) return 0;
-    size_t n = strlen(token);
-    raw = malloc(n / 4 * 3 + 1);
-    if (!raw) return soom(e);
-    long len = b64_decode(token, n, raw);
-    if (len < 0) {
-        sfail(e, "Invalid page token, could not base64-decode");
-        goto out;
-    }
-    raw[len] = '\0';
-    doc = json_loadb((const char *)raw, (size_t)len, 0, NULL);
-    if (!doc) {
-        for (long i = 0; i < len; i++)
-            if (raw[i] < 0x20 || raw[i] >= 0x7f) raw[i] = '?';
-        sfail(e, "Invalid page token, decoded value=b'%s'", (const char *)raw);
-        goto out;
-    }
-    json_t *v = json_is_object(doc) ? json_object_get(doc, "offset") : NULL;
-    long long off = 0;
-    if (json_is_integer(v)) {
-        off = json_integer_value(v);
-    } else if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) < 9e18) {
-        off = (long long)json_real_value(v);
-    } else if (json_is_string(v)) {
-        char *end;
-        errno = 0;
-        off = strtoll(json_string_value(v), &end, 10);
-        while (isspace((unsigned char)*end))
-            end++;
-        if (*end || errno || end == json_string_value(v)) off = -1;
-    }
-    if (off <= 0) {
-        dump = json_dumps(doc, JSON_COMPACT);
-        sfail(e, "Invalid page token, parsed value=%s", dump ? dump : "?");
-        goto out;
-    }
-    *offset = off;
-    rc = 0;
-out:
-    free(dump);
-    json_decref(doc);
-    free(raw);
-    return rc;
 }

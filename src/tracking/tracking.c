@@ -24,49 +24,12 @@
 #define TRK_MAGIC 0x54524b31u /* "TRK1" */
 #define TRK_VERSION "2.12.2"  /* the MLflow version whose REST API this server speaks */
 
-/* Which areas are compiled in. The build makes one library per part from the files that exist
- * (src/tracking/CMakeLists.txt), so a table is referenced only when its file is there. Weak
- * empty fallback tables would not do: the linker does not pull an archive member for a symbol
- * that already has a (weak) definition, so the real tables would silently never be linked. */
-#if __has_include("experiments.c")
-#define TRK_HAVE_EXPERIMENTS 1
-#endif
-#if __has_include("runs.c")
-#define TRK_HAVE_RUNS 1
-#endif
-#if __has_include("registry.c")
-#define TRK_HAVE_REGISTRY 1
-#endif
-#if __has_include("artifacts.c")
-#define TRK_HAVE_ARTIFACTS 1
-#endif
-
-#if !defined(TRK_HAVE_EXPERIMENTS) || !defined(TRK_HAVE_RUNS) || !defined(TRK_HAVE_REGISTRY) ||    \
-    !defined(TRK_HAVE_ARTIFACTS)
-static const trk_route no_routes[] = {{NULL, NULL, NULL, 0}};
-#endif
-
+/* The route tables of the four areas (experiments.c, runs.c, registry.c, artifacts.c). */
 static const trk_route *const areas[] = {
-#ifdef TRK_HAVE_EXPERIMENTS
     trk__experiment_routes,
-#else
-    no_routes,
-#endif
-#ifdef TRK_HAVE_RUNS
     trk__run_routes,
-#else
-    no_routes,
-#endif
-#ifdef TRK_HAVE_REGISTRY
     trk__registry_routes,
-#else
-    no_routes,
-#endif
-#ifdef TRK_HAVE_ARTIFACTS
     trk__artifact_routes,
-#else
-    no_routes,
-#endif
 };
 
 static const char *const prefixes[] = {"/api/2.0", "/ajax-api/2.0"};
@@ -212,10 +175,8 @@ int ef_tracking_open(const ef_tracking_options *opt, ef_tracking **out, char **e
     ef_sql_pool_release(t->pool, db);
     if (rc != EF_OK) goto fail;
 
-#ifdef TRK_HAVE_ARTIFACTS
     rc = trk__artifacts_open(opt, &t->artifacts, errmsg);
     if (rc != EF_OK) goto fail;
-#endif
     *out = t;
     return EF_OK;
 oom:
@@ -234,9 +195,7 @@ void ef_tracking_free(ef_tracking *t)
         EF_ERROR("tracking: free of an invalid handle");
         return;
     }
-#ifdef TRK_HAVE_ARTIFACTS
     trk__artifacts_free(t->artifacts);
-#endif
     ef_sql_pool_free(t->pool);
     while (t->bindings) {
         struct trk_binding *b = t->bindings;

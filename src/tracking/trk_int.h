@@ -4,7 +4,8 @@
  *   tracking.c    ef_tracking_open/free/register: pool, artifact repository, route tables
  *   request.c     request messages, MLflow error replies, JSON replies (this header's §1-§3)
  *   search.c      MLflow's search filter / order_by grammar -> SQL (search.h)
- *   experiments.c runs.c metrics.c   tracking RPCs       (routes: trk__tracking_routes)
+ *   experiments.c runs.c run_data.c metrics.c   tracking RPCs (routes: trk__experiment_routes,
+ *                 trk__run_routes)
  *   registry.c    model registry RPCs                    (routes: trk__registry_routes)
  *   artifacts.c   artifact repository + proxy RPCs       (routes: trk__artifact_routes)
  */
@@ -15,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "http/server.h"
 #include "sql/pool.h"
 #include "tracking/tracking.h"
@@ -109,6 +111,44 @@ void trk__reply(ef_http_req *r, json_t *doc);
 /* A metric value for a reply: a JSON real, or the string "NaN" / the largest double for +-inf,
  * as MLflow 2.12.2 answers (spec §2 "Numbers"). */
 json_t *trk__metric_value(double v, int is_nan);
+
+/* --- §3b replies written as they are produced ------------------------------------------------ */
+/* A reply written straight into one buffer, in exactly trk__reply's layout (2-space indent,
+ * ensure_ascii strings, shortest reals), for replies too big to build as jansson values first
+ * (metric histories: 10,000 points are ~1.2 MB of text but ~10 MB of jansson objects). Each value
+ * call takes the member's key inside an object, NULL inside an array or at the top. The first
+ * failure (out of memory, nesting deeper than TRK_JW_MAX_DEPTH) is kept in err and makes later
+ * calls no-ops, so a handler checks once at the end (trk__reply_jw does).
+ *
+ *   trk_jw w; trk__jw_init(&w);
+ *   trk__jw_open(&w, NULL, '{'); trk__jw_open(&w, "metrics", '[');
+ *   for each row: trk__jw_open(&w, NULL, '{'); trk__jw_str(&w, "key", k, n); ... trk__jw_close(&w);
+ *   trk__jw_close(&w); trk__jw_close(&w); trk__reply_jw(r, &w);
+ */
+#define TRK_JW_MAX_DEPTH 32
+
+typedef struct trk_jw {
+    ef_buf b;
+    int depth;                       /* open containers */
+    char close[TRK_JW_MAX_DEPTH];    /* '}' or ']' of each open container */
+    char items[TRK_JW_MAX_DEPTH];    /* 1 once that container has a member */
+    int err;                         /* 0 or the first EF_E* */
+} trk_jw;
+
+void trk__jw_init(trk_jw *w);
+void trk__jw_release(trk_jw *w);
+/* Opens an object ('{') or array ('['); empty ones are written "{}" / "[]" like json.dumps. */
+void trk__jw_open(trk_jw *w, const char *key, char bracket);
+void trk__jw_close(trk_jw *w);
+void trk__jw_str(trk_jw *w, const char *key, const char *s, size_t len);
+void trk__jw_int(trk_jw *w, const char *key, int64_t v);
+/* A metric value as trk__metric_value renders it (real; "NaN"; +-inf as +-DBL_MAX). */
+void trk__jw_metric_value(trk_jw *w, const char *key, double v, int is_nan);
+/* Any jansson value, laid out at the current depth. */
+void trk__jw_json(trk_jw *w, const char *key, const json_t *v);
+/* Replies 200 with the text (all containers must be closed), or 500 INTERNAL_ERROR when w->err;
+ * releases w either way. */
+void trk__reply_jw(ef_http_req *r, trk_jw *w);
 
 /* --- routes ---------------------------------------------------------------------------------- */
 typedef void (*trk_handler)(ef_http_req *r, ef_tracking *t, const json_t *msg);

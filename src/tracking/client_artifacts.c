@@ -1,5 +1,38 @@
-/* client_artifacts.inc - artifact upload/download and the model registry calls of the tracking
- * client; included by client.c (see there and client.h). Not a translation unit of its own. */
+/* client_artifacts.c - the artifact and model registry half of the tracking client (see
+ * client.h): artifact upload and download for the three kinds of artifact location, and the
+ * registry calls (registered models, model versions, stages, aliases, models:/ URIs). Built on
+ * client.c's HTTP exchange and request helpers, shared through client_int.h.
+ *
+ *   artifact URI                     upload                         download (tree)
+ *   mlflow-artifacts:/<p>            PUT  /api/2.0/mlflow-artifacts/artifacts/<p>/<file>
+ *                                    GET  .../artifacts?path=<dir> (listing, per directory)
+ *                                    GET  .../artifacts/<p>/<file>
+ *   file:///dir, /dir                copy                           copy
+ *   s3://bucket/prefix               s3/s3.h put                    s3 list + get
+ *
+ * Downloads go to "<dest>.tmp.<pid>.<n>" and are swapped in with renameat2(RENAME_EXCHANGE) (or
+ * two renames where that is unavailable), so a reader never sees a half-downloaded model.
+ */
+#include "tracking/client_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "base/strlist.h"
+#include "s3/s3.h"
+
+#define TC_MAX_DEPTH 64 /* artifact directory nesting */
 
 /* ---- artifact locations --------------------------------------------------------------------- */
 
@@ -27,7 +60,7 @@ static int tc_path_join(ef_buf *p, const char *rel, ef_tc_error *err)
     while (rel && *rel) {
         size_t n = strcspn(rel, "/");
         if (n == 2 && rel[0] == '.' && rel[1] == '.')
-            return tc_fail(err, EF_EINVAL, 0, NULL, "artifact path must not contain '..'");
+            return tc__fail(err, EF_EINVAL, 0, NULL, "artifact path must not contain '..'");
         if (n > 0 && !(n == 1 && rel[0] == '.')) {
             if (p->len > 0 && p->data[p->len - 1] != '/' && ef_buf_appendc(p, '/')) goto oom;
             if (ef_buf_append(p, rel, n)) goto oom;
@@ -39,7 +72,7 @@ static int tc_path_join(ef_buf *p, const char *rel, ef_tc_error *err)
     if (!p->data && ef_buf_appends(p, "")) goto oom;
     return EF_OK;
 oom:
-    return tc_fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+    return tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
 }
 
 static int tc_loc_resolve(ef_tc *c, const char *uri, const char *sub, tc_loc *loc, int depth,
@@ -56,12 +89,12 @@ static int tc_loc_runs(ef_tc *c, const char *uri, tc_loc *loc, int depth, ef_tc_
         p++;
     size_t n = strcspn(p, "/");
     if (n == 0 || n >= sizeof run_id)
-        return tc_fail(err, EF_EINVAL, 0, NULL, "bad runs:/ URI '%s'", uri);
+        return tc__fail(err, EF_EINVAL, 0, NULL, "bad runs:/ URI '%s'", uri);
     memcpy(run_id, p, n);
     run_id[n] = 0;
     if ((rc = ef_tc_run_get(c, run_id, &run, err)) != EF_OK) return rc;
     if (!run.artifact_uri)
-        rc = tc_fail(err, EF_EPROTO, 200, NULL, "run %s has no artifact_uri", run_id);
+        rc = tc__fail(err, EF_EPROTO, 200, NULL, "run %s has no artifact_uri", run_id);
     else
         rc = tc_loc_resolve(c, run.artifact_uri, p + n, loc, depth + 1, err);
     ef_tc_run_release(&run);
@@ -75,8 +108,8 @@ static int tc_loc_resolve(ef_tc *c, const char *uri, const char *sub, tc_loc *lo
     int rc;
     memset(loc, 0, sizeof *loc);
     ef_buf_init(&loc->path);
-    if (!uri) return tc_fail(err, EF_EINVAL, 0, NULL, "artifact URI is NULL");
-    if (depth > 3) return tc_fail(err, EF_EINVAL, 0, NULL, "artifact URI '%s' loops", uri);
+    if (!uri) return tc__fail(err, EF_EINVAL, 0, NULL, "artifact URI is NULL");
+    if (depth > 3) return tc__fail(err, EF_EINVAL, 0, NULL, "artifact URI '%s' loops", uri);
     if (strncmp(uri, "runs:/", 6) == 0) {
         if ((rc = tc_loc_runs(c, uri, loc, depth, err)) != EF_OK) return rc;
         return tc_path_join(&loc->path, sub, err);
@@ -103,13 +136,13 @@ static int tc_loc_resolve(ef_tc *c, const char *uri, const char *sub, tc_loc *lo
         } else {
             loc->base = strdup(c->base);
         }
-        if (!loc->base) return tc_fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+        if (!loc->base) return tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
     } else if (strncmp(uri, "s3://", 5) == 0) {
         size_t n = strcspn(uri + 5, "/");
         loc->kind = TC_LOC_S3;
-        if (n == 0) return tc_fail(err, EF_EINVAL, 0, NULL, "s3 URI '%s' has no bucket", uri);
+        if (n == 0) return tc__fail(err, EF_EINVAL, 0, NULL, "s3 URI '%s' has no bucket", uri);
         if (!(loc->bucket = strndup(uri + 5, n)))
-            return tc_fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+            return tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
         p = uri + 5 + n;
     } else if (strncmp(uri, "file:", 5) == 0) {
         p = uri + 5;
@@ -117,19 +150,21 @@ static int tc_loc_resolve(ef_tc *c, const char *uri, const char *sub, tc_loc *lo
             p += 2;
             if (strncmp(p, "localhost/", 10) == 0) p += 9;
         }
-        if (*p != '/') return tc_fail(err, EF_EINVAL, 0, NULL, "file URI '%s' is not absolute", uri);
+        if (*p != '/')
+            return tc__fail(err, EF_EINVAL, 0, NULL, "file URI '%s' is not absolute", uri);
         loc->kind = TC_LOC_FILE;
     } else {
         size_t n = strcspn(uri, ":/");
         if (uri[n] == ':' && n > 1)
-            return tc_fail(err, EF_EUNSUPPORTED, 0, NULL,
-                           "artifact URI '%s': scheme not supported (mlflow-artifacts:, "
-                           "file:, s3:, runs:/, models:/ or a path)", uri);
+            return tc__fail(err, EF_EUNSUPPORTED, 0, NULL,
+                            "artifact URI '%s': scheme not supported (mlflow-artifacts:, "
+                            "file:, s3:, runs:/, models:/ or a path)",
+                            uri);
         loc->kind = TC_LOC_FILE;
         p = uri;
     }
     if (loc->kind == TC_LOC_FILE && *p == '/' && ef_buf_appendc(&loc->path, '/'))
-        return tc_fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+        return tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
     if ((rc = tc_path_join(&loc->path, p, err)) != EF_OK) return rc;
     return tc_path_join(&loc->path, sub, err);
 }
@@ -139,7 +174,7 @@ static int tc_s3(ef_tc *c, ef_tc_error *err)
     char *e = NULL;
     if (c->s3) return EF_OK;
     if (!(c->s3 = ef_s3_new(NULL, &e))) {
-        tc_fail(err, EF_EINVAL, 0, NULL, "S3: %s", e ? e : "out of memory");
+        tc__fail(err, EF_EINVAL, 0, NULL, "S3: %s", e ? e : "out of memory");
         free(e);
         return EF_EINVAL;
     }
@@ -151,7 +186,7 @@ static int tc_loc_child(const tc_loc *loc, const char *rel, ef_buf *out, ef_tc_e
 {
     ef_buf_clear(out);
     if (ef_buf_append(out, loc->path.data ? loc->path.data : "", loc->path.len))
-        return tc_fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+        return tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
     return tc_path_join(out, rel, err);
 }
 
@@ -159,7 +194,7 @@ static int tc_proxy_url(const tc_loc *loc, const char *path, ef_buf *url)
 {
     ef_buf_clear(url);
     if (ef_buf_appendf(url, "%s/api/2.0/mlflow-artifacts/artifacts/", loc->base) ||
-        tc_urlenc(url, path, 1))
+        tc__urlenc(url, path, 1))
         return EF_ENOMEM;
     return EF_OK;
 }
@@ -174,7 +209,7 @@ static int tc_copy_file(const char *src, const char *dst, ef_tc_error *err)
     ssize_t n;
     const char *slash = strrchr(dst, '/');
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", dst, (long)getpid()) >= (int)sizeof tmp)
-        return tc_fail(err, EF_EINVAL, 0, NULL, "path too long: %s", dst);
+        return tc__fail(err, EF_EINVAL, 0, NULL, "path too long: %s", dst);
     if (slash && slash != dst) {
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - dst), dst);
         if (ef_fs_mkdir_p(dir) != EF_OK) goto io;
@@ -201,7 +236,7 @@ static int tc_copy_file(const char *src, const char *dst, ef_tc_error *err)
     if (rename(tmp, dst) != 0) goto io;
     goto out;
 io:
-    rc = tc_fail(err, EF_EIO, 0, NULL, "copy %s -> %s: %s", src, dst, strerror(errno));
+    rc = tc__fail(err, EF_EIO, 0, NULL, "copy %s -> %s: %s", src, dst, strerror(errno));
     unlink(tmp);
 out:
     if (in >= 0) close(in);
@@ -230,26 +265,26 @@ static int tc_upload_file(ef_tc *c, const tc_loc *loc, const char *local, const 
         char e[512] = "";
         if ((rc = tc_s3(c, err)) != EF_OK) goto out;
         if ((rc = ef_fs_read(local, (size_t)1 << 34, &data)) != EF_OK) {
-            rc = tc_fail(err, rc, 0, NULL, "read %s: %s", local, ef_strerror(rc));
+            rc = tc__fail(err, rc, 0, NULL, "read %s: %s", local, ef_strerror(rc));
             goto out;
         }
         if ((rc = ef_s3_put(c->s3, loc->bucket, path.data, data.data, data.len, NULL, e,
                             sizeof e)) != EF_OK)
-            tc_fail(err, rc, 0, NULL, "%s", e);
+            tc__fail(err, rc, 0, NULL, "%s", e);
     } else {
         tc_req q = {.method = "PUT", .content_type = "application/octet-stream", .idempotent = 1};
         if (tc_proxy_url(loc, path.data, &url) != EF_OK) {
-            rc = tc_fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+            rc = tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
             goto out;
         }
         if (!(f = fopen(local, "rbe")) || fstat(fileno(f), &st) != 0) {
-            rc = tc_fail(err, EF_EIO, 0, NULL, "open %s: %s", local, strerror(errno));
+            rc = tc__fail(err, EF_EIO, 0, NULL, "open %s: %s", local, strerror(errno));
             goto out;
         }
         q.url = url.data;
         q.upload = f;
         q.upload_size = (curl_off_t)st.st_size;
-        rc = tc_perform(c, &q, &r, url.data, err);
+        rc = tc__perform(c, &q, &r, url.data, err);
     }
 out:
     if (f) fclose(f);
@@ -267,9 +302,9 @@ static int tc_upload_tree(ef_tc *c, const tc_loc *loc, const char *dir, const ch
     struct dirent *de;
     ef_buf lp, rp;
     int rc = EF_OK;
-    if (depth > TC_MAX_DEPTH) return tc_fail(err, EF_EINVAL, 0, NULL, "%s: nested too deep", dir);
+    if (depth > TC_MAX_DEPTH) return tc__fail(err, EF_EINVAL, 0, NULL, "%s: nested too deep", dir);
     if (!(d = opendir(dir)))
-        return tc_fail(err, EF_EIO, 0, NULL, "opendir %s: %s", dir, strerror(errno));
+        return tc__fail(err, EF_EIO, 0, NULL, "opendir %s: %s", dir, strerror(errno));
     ef_buf_init(&lp);
     ef_buf_init(&rp);
     while (rc == EF_OK && (de = readdir(d))) {
@@ -279,11 +314,11 @@ static int tc_upload_tree(ef_tc *c, const tc_loc *loc, const char *dir, const ch
         ef_buf_clear(&rp);
         if (ef_buf_appendf(&lp, "%s/%s", dir, de->d_name) ||
             ef_buf_appendf(&rp, "%s%s%s", rel, *rel ? "/" : "", de->d_name)) {
-            rc = tc_fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+            rc = tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
             break;
         }
         if (stat(lp.data, &st) != 0 || lstat(lp.data, &lst) != 0) {
-            rc = tc_fail(err, EF_EIO, 0, NULL, "stat %s: %s", lp.data, strerror(errno));
+            rc = tc__fail(err, EF_EIO, 0, NULL, "stat %s: %s", lp.data, strerror(errno));
             break;
         }
         if (S_ISDIR(st.st_mode) && !S_ISLNK(lst.st_mode)) /* like os.walk: no dir symlinks */
@@ -303,12 +338,12 @@ int ef_tc_artifacts_upload(ef_tc *c, const char *artifact_uri, const char *artif
     tc_loc loc;
     struct stat st;
     int rc;
-    tc_err_clear(err);
+    tc__err_clear(err);
     if (!c || c->magic != TC_MAGIC || !local_path)
-        return tc_fail(err, EF_EINVAL, 0, NULL, "artifacts upload: bad arguments");
+        return tc__fail(err, EF_EINVAL, 0, NULL, "artifacts upload: bad arguments");
     if (stat(local_path, &st) != 0)
-        return tc_fail(err, errno == ENOENT ? EF_ENOTFOUND : EF_EIO, 0, NULL, "%s: %s",
-                       local_path, strerror(errno));
+        return tc__fail(err, errno == ENOENT ? EF_ENOTFOUND : EF_EIO, 0, NULL, "%s: %s", local_path,
+                        strerror(errno));
     if ((rc = tc_loc_resolve(c, artifact_uri, artifact_path, &loc, 0, err)) != EF_OK) goto out;
     if (S_ISDIR(st.st_mode)) {
         rc = tc_upload_tree(c, &loc, local_path, "", 0, err);
@@ -336,16 +371,16 @@ static int tc_proxy_get(ef_tc *c, const tc_loc *loc, const char *path, const cha
     ef_buf_init(&url);
     ef_buf_init(&r.body);
     if (tc_proxy_url(loc, path, &url) != EF_OK)
-        return tc_fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+        return tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
     if (!(f = fopen(dest, "w+be"))) {
-        rc = tc_fail(err, EF_EIO, 0, NULL, "create %s: %s", dest, strerror(errno));
+        rc = tc__fail(err, EF_EIO, 0, NULL, "create %s: %s", dest, strerror(errno));
         goto out;
     }
     q.url = url.data;
     q.download = f;
-    rc = tc_perform(c, &q, &r, url.data, err);
+    rc = tc__perform(c, &q, &r, url.data, err);
     if (fclose(f) != 0 && rc == EF_OK)
-        rc = tc_fail(err, EF_EIO, 0, NULL, "write %s: %s", dest, strerror(errno));
+        rc = tc__fail(err, EF_EIO, 0, NULL, "write %s: %s", dest, strerror(errno));
 out:
     ef_buf_release(&url);
     ef_buf_release(&r.body);
@@ -365,15 +400,15 @@ static int tc_proxy_list(ef_tc *c, const tc_loc *loc, const char *path, json_t *
     ef_buf_init(&url);
     ef_buf_init(&r.body);
     if (ef_buf_appendf(&url, "%s/api/2.0/mlflow-artifacts/artifacts", loc->base) ||
-        (*path && (ef_buf_appends(&url, "?path=") || tc_urlenc(&url, path, 0)))) {
-        rc = tc_fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+        (*path && (ef_buf_appends(&url, "?path=") || tc__urlenc(&url, path, 0)))) {
+        rc = tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
         goto out;
     }
     q.url = url.data;
-    if ((rc = tc_perform(c, &q, &r, url.data, err)) != EF_OK) goto out;
+    if ((rc = tc__perform(c, &q, &r, url.data, err)) != EF_OK) goto out;
     ans = r.body.len ? json_loadb(r.body.data, r.body.len, 0, NULL) : json_object();
     if (!json_is_object(ans)) {
-        rc = tc_fail(err, EF_EPROTO, r.status, NULL, "%s: answer is not a JSON object", url.data);
+        rc = tc__fail(err, EF_EPROTO, r.status, NULL, "%s: answer is not a JSON object", url.data);
         goto out;
     }
     *files = json_object_get(ans, "files");
@@ -381,7 +416,7 @@ static int tc_proxy_list(ef_tc *c, const tc_loc *loc, const char *path, json_t *
     if (!json_is_array(*files)) {
         json_decref(*files);
         *files = NULL;
-        rc = tc_fail(err, EF_EPROTO, r.status, NULL, "%s: 'files' is not an array", url.data);
+        rc = tc__fail(err, EF_EPROTO, r.status, NULL, "%s: 'files' is not an array", url.data);
     }
 out:
     json_decref(ans);
@@ -408,26 +443,26 @@ static int tc_proxy_tree(ef_tc *c, const tc_loc *loc, const char *path, json_t *
     json_t *f, *sub = NULL;
     size_t i;
     int rc = EF_OK;
-    if (depth > TC_MAX_DEPTH) return tc_fail(err, EF_EINVAL, 0, NULL, "%s: nested too deep", path);
+    if (depth > TC_MAX_DEPTH) return tc__fail(err, EF_EINVAL, 0, NULL, "%s: nested too deep", path);
     ef_buf_init(&child);
     ef_buf_init(&local);
     json_array_foreach(files, i, f)
     {
         const char *name = tc_safe_name(json_string_value(json_object_get(f, "path")));
         if (!name) {
-            rc = tc_fail(err, EF_EPROTO, 200, NULL, "listing of '%s' holds a bad path", path);
+            rc = tc__fail(err, EF_EPROTO, 200, NULL, "listing of '%s' holds a bad path", path);
             break;
         }
         ef_buf_clear(&child);
         ef_buf_clear(&local);
         if (ef_buf_appendf(&child, "%s%s%s", path, *path ? "/" : "", name) ||
             ef_buf_appendf(&local, "%s/%s", dest, name)) {
-            rc = tc_fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+            rc = tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
             break;
         }
         if (json_is_true(json_object_get(f, "is_dir"))) {
             if (mkdir(local.data, 0755) != 0 && errno != EEXIST) {
-                rc = tc_fail(err, EF_EIO, 0, NULL, "mkdir %s: %s", local.data, strerror(errno));
+                rc = tc__fail(err, EF_EIO, 0, NULL, "mkdir %s: %s", local.data, strerror(errno));
                 break;
             }
             if ((rc = tc_proxy_list(c, loc, child.data, &sub, err)) == EF_OK)
@@ -450,9 +485,9 @@ static int tc_copy_tree(const char *src, const char *dst, int depth, ef_tc_error
     struct dirent *de;
     ef_buf s, t;
     int rc = EF_OK;
-    if (depth > TC_MAX_DEPTH) return tc_fail(err, EF_EINVAL, 0, NULL, "%s: nested too deep", src);
+    if (depth > TC_MAX_DEPTH) return tc__fail(err, EF_EINVAL, 0, NULL, "%s: nested too deep", src);
     if (!(d = opendir(src)))
-        return tc_fail(err, EF_EIO, 0, NULL, "opendir %s: %s", src, strerror(errno));
+        return tc__fail(err, EF_EIO, 0, NULL, "opendir %s: %s", src, strerror(errno));
     ef_buf_init(&s);
     ef_buf_init(&t);
     while (rc == EF_OK && (de = readdir(d))) {
@@ -462,13 +497,13 @@ static int tc_copy_tree(const char *src, const char *dst, int depth, ef_tc_error
         ef_buf_clear(&t);
         if (ef_buf_appendf(&s, "%s/%s", src, de->d_name) ||
             ef_buf_appendf(&t, "%s/%s", dst, de->d_name)) {
-            rc = tc_fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+            rc = tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
             break;
         }
         if (lstat(s.data, &st) != 0) continue;
         if (S_ISDIR(st.st_mode)) {
             if (mkdir(t.data, 0755) != 0 && errno != EEXIST)
-                rc = tc_fail(err, EF_EIO, 0, NULL, "mkdir %s: %s", t.data, strerror(errno));
+                rc = tc__fail(err, EF_EIO, 0, NULL, "mkdir %s: %s", t.data, strerror(errno));
             else
                 rc = tc_copy_tree(s.data, t.data, depth + 1, err);
         } else if (S_ISREG(st.st_mode)) {
@@ -500,25 +535,25 @@ static int tc_s3_download(ef_tc *c, const tc_loc *loc, const char *dest, ef_tc_e
     if ((rc = tc_s3(c, err)) != EF_OK) goto out;
     if (ef_buf_appendf(&prefix, "%s%s", loc->path.data ? loc->path.data : "",
                        loc->path.len ? "/" : "")) {
-        rc = tc_fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+        rc = tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
         goto out;
     }
     if ((rc = ef_s3_list(c->s3, loc->bucket, prefix.data, tc_s3_collect, &keys, e, sizeof e))) {
-        tc_fail(err, rc, 0, NULL, "%s", e);
+        tc__fail(err, rc, 0, NULL, "%s", e);
         goto out;
     }
     if (keys.n == 0 && loc->path.len) { /* a single object? */
         const char *name = tc_safe_name(loc->path.data);
         if ((rc = ef_s3_get(c->s3, loc->bucket, loc->path.data, &data, e, sizeof e)) != EF_OK) {
-            tc_fail(err, rc, 0, NULL, "%s", e);
+            tc__fail(err, rc, 0, NULL, "%s", e);
             goto out;
         }
         if (!name || ef_buf_appendf(&local, "%s/%s", dest, name)) {
-            rc = tc_fail(err, EF_EINVAL, 0, NULL, "bad object name '%s'", loc->path.data);
+            rc = tc__fail(err, EF_EINVAL, 0, NULL, "bad object name '%s'", loc->path.data);
             goto out;
         }
         if ((rc = ef_fs_write_atomic(local.data, data.data, data.len, 0)) != EF_OK)
-            tc_fail(err, rc, 0, NULL, "write %s: %s", local.data, strerror(errno));
+            tc__fail(err, rc, 0, NULL, "write %s: %s", local.data, strerror(errno));
         goto out;
     }
     for (size_t i = 0; i < keys.n; i++) {
@@ -530,7 +565,7 @@ static int tc_s3_download(ef_tc *c, const tc_loc *loc, const char *dest, ef_tc_e
         /* Keys come from the bucket: normalise them so none escapes dest. */
         rc = tc_path_join(&relp, rel, err);
         if (rc == EF_OK && (!relp.len || ef_buf_appendf(&local, "%s/%s", dest, relp.data)))
-            rc = tc_fail(err, EF_EPROTO, 0, NULL, "bad key '%s'", keys.v[i]);
+            rc = tc__fail(err, EF_EPROTO, 0, NULL, "bad key '%s'", keys.v[i]);
         ef_buf_release(&relp);
         if (rc != EF_OK) goto out;
         char *slash = strrchr(local.data, '/');
@@ -540,11 +575,11 @@ static int tc_s3_download(ef_tc *c, const tc_loc *loc, const char *dest, ef_tc_e
         if (mk != EF_OK ||
             (rc = ef_s3_get(c->s3, loc->bucket, keys.v[i], &data, e, sizeof e)) != EF_OK) {
             rc = mk != EF_OK ? EF_EIO : rc;
-            tc_fail(err, rc, 0, NULL, "%s", mk != EF_OK ? strerror(errno) : e);
+            tc__fail(err, rc, 0, NULL, "%s", mk != EF_OK ? strerror(errno) : e);
             goto out;
         }
         if ((rc = ef_fs_write_atomic(local.data, data.data, data.len, 0)) != EF_OK) {
-            tc_fail(err, rc, 0, NULL, "write %s: %s", local.data, strerror(errno));
+            tc__fail(err, rc, 0, NULL, "write %s: %s", local.data, strerror(errno));
             goto out;
         }
     }
@@ -566,17 +601,17 @@ static int tc_download_into(ef_tc *c, const tc_loc *loc, const char *tmp, ef_tc_
     const char *name = tc_safe_name(loc->path.data);
     ef_buf_init(&local);
     if (name && ef_buf_appendf(&local, "%s/%s", tmp, name))
-        return tc_fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+        return tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
     if (loc->kind == TC_LOC_S3) {
         rc = tc_s3_download(c, loc, tmp, err);
     } else if (loc->kind == TC_LOC_FILE) {
         if (stat(loc->path.data, &st) != 0)
-            rc = tc_fail(err, errno == ENOENT ? EF_ENOTFOUND : EF_EIO, 0, NULL, "%s: %s",
-                         loc->path.data, strerror(errno));
+            rc = tc__fail(err, errno == ENOENT ? EF_ENOTFOUND : EF_EIO, 0, NULL, "%s: %s",
+                          loc->path.data, strerror(errno));
         else if (S_ISDIR(st.st_mode))
             rc = tc_copy_tree(loc->path.data, tmp, 0, err);
         else if (!name)
-            rc = tc_fail(err, EF_EINVAL, 0, NULL, "bad artifact path '%s'", loc->path.data);
+            rc = tc__fail(err, EF_EINVAL, 0, NULL, "bad artifact path '%s'", loc->path.data);
         else
             rc = tc_copy_file(loc->path.data, local.data, err);
     } else if ((rc = tc_proxy_list(c, loc, loc->path.data, &files, err)) == EF_OK) {
@@ -589,8 +624,8 @@ static int tc_download_into(ef_tc *c, const tc_loc *loc, const char *tmp, ef_tc_
             rc = tc_proxy_get(c, loc, loc->path.data, local.data, 1, err);
             if (rc == EF_ENOTFOUND || rc == EF_EPROTO || rc == EF_EINVAL) {
                 unlink(local.data);
-                rc = tc_fail(err, EF_ENOTFOUND, err ? err->http_status : 0, NULL,
-                             "no artifacts at '%s'", loc->path.data);
+                rc = tc__fail(err, EF_ENOTFOUND, err ? err->http_status : 0, NULL,
+                              "no artifacts at '%s'", loc->path.data);
             }
         }
     }
@@ -619,7 +654,7 @@ static int tc_swap_in(const char *tmp, const char *dest, ef_tc_error *err)
             rename(old, dest);
         }
     }
-    return tc_fail(err, EF_EIO, 0, NULL, "rename %s -> %s: %s", tmp, dest, strerror(errno));
+    return tc__fail(err, EF_EIO, 0, NULL, "rename %s -> %s: %s", tmp, dest, strerror(errno));
 }
 
 int ef_tc_artifacts_download(ef_tc *c, const char *artifact_uri, const char *artifact_path,
@@ -628,9 +663,9 @@ int ef_tc_artifacts_download(ef_tc *c, const char *artifact_uri, const char *art
     tc_loc loc;
     ef_buf dest, tmp;
     int rc, made = 0;
-    tc_err_clear(err);
+    tc__err_clear(err);
     if (!c || c->magic != TC_MAGIC || !local_dir || !*local_dir)
-        return tc_fail(err, EF_EINVAL, 0, NULL, "artifacts download: bad arguments");
+        return tc__fail(err, EF_EINVAL, 0, NULL, "artifacts download: bad arguments");
     ef_buf_init(&dest);
     ef_buf_init(&tmp);
     if ((rc = tc_loc_resolve(c, artifact_uri, artifact_path, &loc, 0, err)) != EF_OK) goto out;
@@ -645,13 +680,13 @@ int ef_tc_artifacts_download(ef_tc *c, const char *artifact_uri, const char *art
             rc = ef_fs_mkdir_p(dest.data);
             *slash = '/';
             if (rc != EF_OK) {
-                rc = tc_fail(err, EF_EIO, 0, NULL, "mkdir %s: %s", dest.data, strerror(errno));
+                rc = tc__fail(err, EF_EIO, 0, NULL, "mkdir %s: %s", dest.data, strerror(errno));
                 goto out;
             }
         }
     }
     if (mkdir(tmp.data, 0755) != 0) {
-        rc = tc_fail(err, EF_EIO, 0, NULL, "mkdir %s: %s", tmp.data, strerror(errno));
+        rc = tc__fail(err, EF_EIO, 0, NULL, "mkdir %s: %s", tmp.data, strerror(errno));
         goto out;
     }
     made = 1;
@@ -659,7 +694,7 @@ int ef_tc_artifacts_download(ef_tc *c, const char *artifact_uri, const char *art
     if ((rc = tc_swap_in(tmp.data, dest.data, err)) == EF_OK) made = 0;
     goto out;
 oom:
-    rc = tc_fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+    rc = tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
 out:
     if (made) ef_fs_rm_rf(tmp.data);
     tc_loc_release(&loc);
@@ -689,15 +724,15 @@ static int tc_mv_fill(json_t *mv, ef_tc_model_version *out, ef_tc_error *err)
 {
     memset(out, 0, sizeof *out);
     out->json = json_incref(mv);
-    out->name = tc_jdup(mv, "name");
-    out->version = tc_jdup(mv, "version");
-    out->run_id = tc_jdup(mv, "run_id");
-    out->source = tc_jdup(mv, "source");
-    out->current_stage = tc_jdup(mv, "current_stage");
-    out->status = tc_jdup(mv, "status");
+    out->name = tc__jdup(mv, "name");
+    out->version = tc__jdup(mv, "version");
+    out->run_id = tc__jdup(mv, "run_id");
+    out->source = tc__jdup(mv, "source");
+    out->current_stage = tc__jdup(mv, "current_stage");
+    out->status = tc__jdup(mv, "status");
     if (!out->name || !out->version) {
         ef_tc_model_version_release(out);
-        return tc_fail(err, EF_EPROTO, 200, NULL, "the answer holds no model version");
+        return tc__fail(err, EF_EPROTO, 200, NULL, "the answer holds no model version");
     }
     return EF_OK;
 }
@@ -705,11 +740,11 @@ static int tc_mv_fill(json_t *mv, ef_tc_model_version *out, ef_tc_error *err)
 int ef_tc_registered_model_create(ef_tc *c, const char *name, ef_tc_error *err)
 {
     int rc;
-    if (!name) return tc_fail(err, EF_EINVAL, 0, NULL, "registered model name is NULL");
-    rc = tc_post(c, "mlflow/registered-models/create", json_pack("{s:s}", "name", name), 1, NULL,
-                 err);
+    if (!name) return tc__fail(err, EF_EINVAL, 0, NULL, "registered model name is NULL");
+    rc = tc__post(c, "mlflow/registered-models/create", json_pack("{s:s}", "name", name), 1, NULL,
+                  err);
     if (rc == EF_EEXIST) {
-        tc_err_clear(err);
+        tc__err_clear(err);
         rc = EF_OK;
     }
     return rc;
@@ -721,9 +756,9 @@ int ef_tc_model_version_get(ef_tc *c, const char *name, const char *version,
     json_t *resp = NULL;
     int rc;
     memset(out, 0, sizeof *out);
-    if (!name || !version) return tc_fail(err, EF_EINVAL, 0, NULL, "model-versions/get: NULL");
-    rc = tc_get(c, "mlflow/model-versions/get",
-                json_pack("{s:s,s:s}", "name", name, "version", version), &resp, err);
+    if (!name || !version) return tc__fail(err, EF_EINVAL, 0, NULL, "model-versions/get: NULL");
+    rc = tc__get(c, "mlflow/model-versions/get",
+                 json_pack("{s:s,s:s}", "name", name, "version", version), &resp, err);
     if (rc == EF_OK) rc = tc_mv_fill(json_object_get(resp, "model_version"), out, err);
     json_decref(resp);
     return rc;
@@ -739,7 +774,7 @@ int ef_tc_model_version_create(ef_tc *c, const char *name, const char *source, c
     int rc;
     int64_t deadline = ef_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
     if (out) memset(out, 0, sizeof *out);
-    if (!name || !source) return tc_fail(err, EF_EINVAL, 0, NULL, "model-versions/create: NULL");
+    if (!name || !source) return tc__fail(err, EF_EINVAL, 0, NULL, "model-versions/create: NULL");
     ef_buf_init(&src);
     if (strncmp(source, "runs:/", 6) == 0) {
         /* Like MLflow's client: register the run's artifact location, not the runs:/ alias. */
@@ -749,29 +784,29 @@ int ef_tc_model_version_create(ef_tc *c, const char *name, const char *source, c
             p++;
         size_t n = strcspn(p, "/");
         if (n == 0 || n >= sizeof rid) {
-            rc = tc_fail(err, EF_EINVAL, 0, NULL, "bad runs:/ URI '%s'", source);
+            rc = tc__fail(err, EF_EINVAL, 0, NULL, "bad runs:/ URI '%s'", source);
             goto out;
         }
         snprintf(rid, sizeof rid, "%.*s", (int)n, p);
         if (!run_id) run_id = rid;
         if ((rc = ef_tc_run_get(c, rid, &run, err)) != EF_OK) goto out;
         rc = run.artifact_uri ? (ef_buf_appends(&src, run.artifact_uri) ? EF_ENOMEM : EF_OK)
-                              : tc_fail(err, EF_EPROTO, 200, NULL, "run has no artifact_uri");
+                              : tc__fail(err, EF_EPROTO, 200, NULL, "run has no artifact_uri");
         ef_tc_run_release(&run);
         if (rc == EF_OK && p[n] && (ef_buf_appendc(&src, '/') || ef_buf_appends(&src, p + n + 1)))
             rc = EF_ENOMEM;
         if (rc != EF_OK) goto out;
         source = src.data;
     }
-    rc = tc_post(c, "mlflow/model-versions/create",
-                 json_pack("{s:s,s:s,s:s?}", "name", name, "source", source, "run_id", run_id), 0,
-                 &resp, err);
+    rc = tc__post(c, "mlflow/model-versions/create",
+                  json_pack("{s:s,s:s,s:s?}", "name", name, "source", source, "run_id", run_id), 0,
+                  &resp, err);
     if (rc == EF_OK) rc = tc_mv_fill(json_object_get(resp, "model_version"), &mv, err);
     while (rc == EF_OK && mv.status && strcmp(mv.status, "PENDING_REGISTRATION") == 0) {
         char ver[32];
         if (ef_mono_ms() >= deadline) {
-            rc = tc_fail(err, EF_ETIMEDOUT, 0, NULL, "model %s version %s is still pending", name,
-                         mv.version);
+            rc = tc__fail(err, EF_ETIMEDOUT, 0, NULL, "model %s version %s is still pending", name,
+                          mv.version);
             break;
         }
         ef_sleep_ms(100);
@@ -781,15 +816,15 @@ int ef_tc_model_version_create(ef_tc *c, const char *name, const char *source, c
     }
     if (rc == EF_OK && mv.status && strcmp(mv.status, "FAILED_REGISTRATION") == 0) {
         const char *sm = json_string_value(json_object_get(mv.json, "status_message"));
-        rc = tc_fail(err, EF_EPROTO, 200, NULL, "registration of %s version %s failed: %s", name,
-                     mv.version, sm ? sm : "");
+        rc = tc__fail(err, EF_EPROTO, 200, NULL, "registration of %s version %s failed: %s", name,
+                      mv.version, sm ? sm : "");
     }
     if (rc == EF_OK && out) {
         *out = mv;
         memset(&mv, 0, sizeof mv);
     }
 out:
-    if (rc == EF_ENOMEM) tc_fail(err, rc, 0, NULL, "out of memory");
+    if (rc == EF_ENOMEM) tc__fail(err, rc, 0, NULL, "out of memory");
     ef_tc_model_version_release(&mv);
     json_decref(resp);
     ef_buf_release(&src);
@@ -804,11 +839,11 @@ int ef_tc_model_version_transition(ef_tc *c, const char *name, const char *versi
     int rc;
     if (out) memset(out, 0, sizeof *out);
     if (!name || !version || !stage)
-        return tc_fail(err, EF_EINVAL, 0, NULL, "transition-stage: NULL argument");
-    rc = tc_post(c, "mlflow/model-versions/transition-stage",
-                 json_pack("{s:s,s:s,s:s,s:b}", "name", name, "version", version, "stage", stage,
-                           "archive_existing_versions", archive_existing ? 1 : 0),
-                 1, &resp, err);
+        return tc__fail(err, EF_EINVAL, 0, NULL, "transition-stage: NULL argument");
+    rc = tc__post(c, "mlflow/model-versions/transition-stage",
+                  json_pack("{s:s,s:s,s:s,s:b}", "name", name, "version", version, "stage", stage,
+                            "archive_existing_versions", archive_existing ? 1 : 0),
+                  1, &resp, err);
     if (rc == EF_OK && out) rc = tc_mv_fill(json_object_get(resp, "model_version"), out, err);
     json_decref(resp);
     return rc;
@@ -818,10 +853,10 @@ int ef_tc_set_alias(ef_tc *c, const char *name, const char *alias, const char *v
                     ef_tc_error *err)
 {
     if (!name || !alias || !version)
-        return tc_fail(err, EF_EINVAL, 0, NULL, "set alias: NULL argument");
-    return tc_post(c, "mlflow/registered-models/alias",
-                   json_pack("{s:s,s:s,s:s}", "name", name, "alias", alias, "version", version), 1,
-                   NULL, err);
+        return tc__fail(err, EF_EINVAL, 0, NULL, "set alias: NULL argument");
+    return tc__post(c, "mlflow/registered-models/alias",
+                    json_pack("{s:s,s:s,s:s}", "name", name, "alias", alias, "version", version), 1,
+                    NULL, err);
 }
 
 static int tc_blank(const char *s, size_t n)
@@ -834,7 +869,7 @@ static int tc_blank(const char *s, size_t n)
 static int tc_copy_part(char *dst, size_t cap, const char *s, size_t n, const char *uri,
                         ef_tc_error *err)
 {
-    if (n >= cap) return tc_fail(err, EF_EINVAL, 0, NULL, "models URI '%s': part too long", uri);
+    if (n >= cap) return tc__fail(err, EF_EINVAL, 0, NULL, "models URI '%s': part too long", uri);
     memcpy(dst, s, n);
     dst[n] = 0;
     return EF_OK;
@@ -845,9 +880,8 @@ int ef_tc_models_uri_parse(const char *uri, ef_tc_models_uri *out, ef_tc_error *
     const char *p, *slash, *at;
     size_t n;
     memset(out, 0, sizeof *out);
-    tc_err_clear(err);
-    if (!uri || strncmp(uri, "models:", 7) != 0)
-        goto bad;
+    tc__err_clear(err);
+    if (!uri || strncmp(uri, "models:", 7) != 0) goto bad;
     p = uri + 7;
     if (p[0] == '/' && p[1] == '/') { /* models://<profile>/...: the profile is not ours */
         p += 2;
@@ -880,12 +914,12 @@ int ef_tc_models_uri_parse(const char *uri, ef_tc_models_uri *out, ef_tc_error *
     return EF_OK;
 bad:
     memset(out, 0, sizeof *out);
-    return tc_fail(err, EF_EINVAL, 0, NULL,
-                   "Not a proper models:/ URI: %s. Models URIs must be of the form "
-                   "'models:/model_name/suffix' or 'models:/model_name@alias' where suffix is a "
-                   "model version, stage, or the string 'latest' and where alias is a registered "
-                   "model alias. Only one of suffix or alias can be defined at a time.",
-                   uri ? uri : "(null)");
+    return tc__fail(err, EF_EINVAL, 0, NULL,
+                    "Not a proper models:/ URI: %s. Models URIs must be of the form "
+                    "'models:/model_name/suffix' or 'models:/model_name@alias' where suffix is a "
+                    "model version, stage, or the string 'latest' and where alias is a registered "
+                    "model alias. Only one of suffix or alias can be defined at a time.",
+                    uri ? uri : "(null)");
 }
 
 /* The highest version among get-latest-versions for stage (NULL: every stage). */
@@ -895,10 +929,10 @@ static int tc_latest(ef_tc *c, const char *name, const char *stage, ef_tc_model_
     json_t *resp = NULL, *arr, *mv, *best = NULL;
     long long bestv = -1;
     size_t i;
-    int rc = tc_post(c, "mlflow/registered-models/get-latest-versions",
-                     stage ? json_pack("{s:s,s:[s]}", "name", name, "stages", stage)
-                           : json_pack("{s:s}", "name", name),
-                     1, &resp, err);
+    int rc = tc__post(c, "mlflow/registered-models/get-latest-versions",
+                      stage ? json_pack("{s:s,s:[s]}", "name", name, "stages", stage)
+                            : json_pack("{s:s}", "name", name),
+                      1, &resp, err);
     if (rc) return rc;
     arr = json_object_get(resp, "model_versions");
     json_array_foreach(arr, i, mv)
@@ -908,9 +942,9 @@ static int tc_latest(ef_tc *c, const char *name, const char *stage, ef_tc_model_
         if (x > bestv) bestv = x, best = mv;
     }
     if (!best)
-        rc = tc_fail(err, EF_ENOTFOUND, 200, NULL,
-                     "No versions of model with name '%s' and stage '%s' found", name,
-                     stage ? stage : "None");
+        rc = tc__fail(err, EF_ENOTFOUND, 200, NULL,
+                      "No versions of model with name '%s' and stage '%s' found", name,
+                      stage ? stage : "None");
     else
         rc = tc_mv_fill(best, out, err);
     json_decref(resp);
@@ -928,18 +962,18 @@ int ef_tc_model_resolve(ef_tc *c, const char *models_uri, ef_tc_model_version *o
     if (u.version[0])
         rc = ef_tc_model_version_get(c, u.name, u.version, out, err);
     else if (u.alias[0]) {
-        rc = tc_get(c, "mlflow/registered-models/alias",
-                    json_pack("{s:s,s:s}", "name", u.name, "alias", u.alias), &resp, err);
+        rc = tc__get(c, "mlflow/registered-models/alias",
+                     json_pack("{s:s,s:s}", "name", u.name, "alias", u.alias), &resp, err);
         if (rc == EF_OK) rc = tc_mv_fill(json_object_get(resp, "model_version"), out, err);
         json_decref(resp);
         resp = NULL;
     } else
         rc = tc_latest(c, u.name, u.latest ? NULL : u.stage, out, err);
     if (rc != EF_OK) return rc;
-    rc = tc_get(c, "mlflow/model-versions/get-download-uri",
-                json_pack("{s:s,s:s}", "name", out->name, "version", out->version), &resp, err);
-    if (rc == EF_OK && !(out->download_uri = tc_jdup(resp, "artifact_uri")))
-        rc = tc_fail(err, EF_EPROTO, 200, NULL, "get-download-uri: no artifact_uri");
+    rc = tc__get(c, "mlflow/model-versions/get-download-uri",
+                 json_pack("{s:s,s:s}", "name", out->name, "version", out->version), &resp, err);
+    if (rc == EF_OK && !(out->download_uri = tc__jdup(resp, "artifact_uri")))
+        rc = tc__fail(err, EF_EPROTO, 200, NULL, "get-download-uri: no artifact_uri");
     json_decref(resp);
     if (rc != EF_OK) ef_tc_model_version_release(out);
     return rc;
