@@ -39,9 +39,13 @@
 #define METRIC_COLS 6 /* run_uuid, key, value, timestamp, step, is_nan */
 
 /* Sizes of the multi-row statements; what remains of a batch goes into the smallest one that
- * holds it (repeatedly the largest for more). 1024 rows x 6 parameters = 6144. */
+ * holds it, or repeatedly into the dialect's largest. PostgreSQL: up to 1024 rows (x 6
+ * parameters = 6144), one round trip for a whole batch, each text parsed once per session.
+ * SQLite has no round trips but prepares per request, and compiling a statement costs about as
+ * much per row as running it: 64-row statements, reused, keep compiling small. */
 static const size_t chunk_rows[] = {1, 4, 16, 64, 256, 1024};
 #define N_CHUNK_SIZES (sizeof chunk_rows / sizeof chunk_rows[0])
+#define SQLITE_CHUNK_SIZES 4 /* up to 64 */
 
 /* --- points ---------------------------------------------------------------------------------- */
 typedef struct metric_in {
@@ -195,11 +199,13 @@ static int put_rows(ef_sql *db, const char *table, const char *tail, const char 
 {
     ef_sql_stmt *st = NULL;
     size_t st_rows = 0, idlen = strlen(run_id), done = 0;
+    size_t sizes = ef_sql_dialect(db) == EF_SQL_SQLITE ? SQLITE_CHUNK_SIZES : N_CHUNK_SIZES;
+    if (getenv("XX_SIZES")) sizes = (size_t)atoi(getenv("XX_SIZES")); /* XXX */
     int rc = -1;
 
     while (done < n) {
-        size_t left = n - done, rows = chunk_rows[N_CHUNK_SIZES - 1];
-        for (size_t k = 0; k < N_CHUNK_SIZES; k++)
+        size_t left = n - done, rows = chunk_rows[sizes - 1];
+        for (size_t k = 0; k < sizes; k++)
             if (chunk_rows[k] >= left) {
                 rows = chunk_rows[k];
                 break;
