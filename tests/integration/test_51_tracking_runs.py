@@ -3,9 +3,19 @@ behaviour: happy paths and main errors with exact status/error_code, the search 
 (spec §8), paging stability (§9), limits (§10), 8 concurrent log-batch clients, and durability of
 acknowledged writes across SIGKILL.
 
+Every test runs on both backends ("both pass the same API test suite"): the default SQLite
+database in $EDGEFLOW_HOME, and PostgreSQL (`--backend-store-uri postgresql://...`) on one
+throwaway cluster per module (pgcluster.py) with a fresh database per test. After each test the
+backend's own tables are read behind the server's back, so a server that silently used another
+database would fail.
+
 Reference: shared/specs/mlflow-api.md §2, §3.1, §6.1, §8-§11.
 """
+import itertools
 import math
+import os
+import sqlite3
+import subprocess
 import threading
 import time
 
@@ -13,6 +23,7 @@ import pytest
 import requests
 
 from conftest import free_port
+from pgcluster import PgCluster
 
 API = "/api/2.0/mlflow"
 
@@ -47,18 +58,69 @@ class Client:
         return self.ok("POST", "/runs/create", body)["run"]["info"]["run_id"]
 
 
-def start_server(ws, port, name="server"):
-    proc = ws.edgeflow("server", "--port", port, name=name)
+# --- the backends ------------------------------------------------------------------------------
+_db_seq = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def pg_cluster():
+    """One throwaway PostgreSQL cluster for the module, started by the first PostgreSQL test."""
+    if not PgCluster.available():
+        pytest.skip("PostgreSQL server binaries are not installed")
+    pg = PgCluster()
+    yield pg
+    pg.stop()
+
+
+class Backend:
+    """Where the tracking server keeps its state; scalar() reads it behind the server's back."""
+
+    def __init__(self, kind, ws, pg=None):
+        self.kind = kind
+        self.uri = None
+        self.args = []
+        self.sqlite_path = os.path.join(ws.path, "home", "tracking.db")
+        if kind == "postgresql":
+            db = f"trk51_{next(_db_seq)}"
+            pg.psql(f"CREATE DATABASE {db}")
+            self.uri = pg.uri.rsplit("/", 1)[0] + "/" + db
+            self.args = ["--backend-store-uri", self.uri]
+
+    def scalar(self, sql):
+        """The first column of the first row, as an int (these checks count rows)."""
+        if self.uri:
+            r = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", self.uri,
+                                "-c", sql], capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, f"psql: {sql}\n{r.stderr}"
+            return int(r.stdout.split("\n")[0])
+        con = sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True, timeout=30)
+        try:
+            return int(con.execute(sql).fetchone()[0])
+        finally:
+            con.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, ws):
+    pg = request.getfixturevalue("pg_cluster") if request.param == "postgresql" else None
+    b = Backend(request.param, ws, pg)
+    yield b
+    # the server kept its state where it was told to: the Default experiment is in that database
+    assert b.scalar("SELECT count(*) FROM experiments WHERE experiment_id = 0") == 1
+
+
+def start_server(ws, port, backend, name="server"):
+    proc = ws.edgeflow("server", "--port", port, *backend.args, name=name)
     proc.wait_log("listening on", timeout=30)
     return proc
 
 
 @pytest.fixture
-def client(ws):
+def client(ws, backend):
     port = free_port()
-    proc = start_server(ws, port)
+    proc = start_server(ws, port, backend)
     yield Client(f"http://127.0.0.1:{port}")
-    proc.stop()
+    assert proc.stop() == 0, proc.output()[-3000:]
 
 
 def test_experiment_lifecycle(client):
@@ -203,7 +265,7 @@ def test_run_rpcs(client):
     c.ok("POST", "/runs/log-metric", {"run_id": rid, "key": "m", "value": 1, "timestamp": ts})
 
 
-def test_log_batch_limits_and_history(client):
+def test_log_batch_limits_and_history(client, backend):
     c = client
     rid = c.run(c.experiment("batch"))
     m = lambda i: {"key": "loss", "value": 1.0 / (i + 1), "timestamp": 1000 + i, "step": i}
@@ -232,6 +294,8 @@ def test_log_batch_limits_and_history(client):
           400, "INVALID_PARAMETER_VALUE")
     assert len(c.ok("GET", "/metrics/get-history",
                     {"run_id": rid, "metric_key": "loss"})["metrics"]) == 1000
+    assert backend.scalar(f"SELECT count(*) FROM metrics WHERE run_uuid = '{rid}'") == 1000
+    assert backend.scalar(f"SELECT count(*) FROM params WHERE run_uuid = '{rid}'") == 1
     # unknown run: 200 and no metrics
     assert c.ok("GET", "/metrics/get-history", {"run_id": "a" * 32, "metric_key": "loss"}) == {}
     bulk = c.ok("GET", "/metrics/get-history-bulk-interval",
@@ -304,7 +368,7 @@ def test_search_grammar_and_paging(client):
     assert len(search("", run_view_type="ALL")) == 12
 
 
-def test_concurrent_log_batch(client):
+def test_concurrent_log_batch(client, backend):
     c = client
     eid = c.experiment("concurrent")
     rid = c.run(eid)
@@ -339,11 +403,12 @@ def test_concurrent_log_batch(client):
     latest = {m["key"]: m for m in c.ok("GET", "/runs/get", {"run_id": rid})["run"]["data"]
               ["metrics"]}
     assert latest["shared"]["step"] == 7499
+    assert backend.scalar(f"SELECT count(*) FROM metrics WHERE run_uuid = '{rid}'") == 8 * 1000
 
 
-def test_sigkill_keeps_acknowledged_writes(ws):
+def test_sigkill_keeps_acknowledged_writes(ws, backend):
     port = free_port()
-    proc = start_server(ws, port, name="server-a")
+    proc = start_server(ws, port, backend, name="server-a")
     c = Client(f"http://127.0.0.1:{port}")
     rid = c.run(c.experiment("crash"))
     acked = []
@@ -371,7 +436,9 @@ def test_sigkill_keeps_acknowledged_writes(ws):
     stop.set()
     t.join()
     assert len(acked) >= 300
-    start_server(ws, port, name="server-b")
+    start_server(ws, port, backend, name="server-b")
     hist = c.ok("GET", "/metrics/get-history", {"run_id": rid, "metric_key": "m"})["metrics"]
     have = {h["step"] for h in hist}
     assert set(acked) <= have
+    assert backend.scalar(f"SELECT count(*) FROM metrics WHERE run_uuid = '{rid}' "
+                          "AND key = 'm'") == len(hist)

@@ -6,25 +6,86 @@ INVALID_PARAMETER_VALUE and nothing written outside the root; oversized bodies 4
 501; and the optional auth (basic with argon2id hashes from --hash-password, bearer tokens)
 answering 401 with WWW-Authenticate.
 
+Every test runs on both backends of the tracking server: the default SQLite database in
+$EDGEFLOW_HOME, and PostgreSQL (`--backend-store-uri postgresql://...`) on one throwaway cluster
+per module (pgcluster.py) with a fresh database per test; the artifacts stay in the default
+folder ($EDGEFLOW_HOME/artifacts) either way.
+
 Raw requests go through http.client so that no client library squashes "../" before it reaches
 the server."""
 import base64
 import http.client
+import itertools
 import json
 import os
+import sqlite3
+import subprocess
 
 import pytest
 import requests
 
 from conftest import free_port
+from pgcluster import PgCluster
 
 ART = "/api/2.0/mlflow-artifacts/artifacts"
 
 
+# --- the backends ------------------------------------------------------------------------------
+_db_seq = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def pg_cluster():
+    """One throwaway PostgreSQL cluster for the module, started by the first PostgreSQL test."""
+    if not PgCluster.available():
+        pytest.skip("PostgreSQL server binaries are not installed")
+    pg = PgCluster()
+    yield pg
+    pg.stop()
+
+
+class Backend:
+    """Where the tracking server keeps its state; scalar() reads it behind the server's back."""
+
+    def __init__(self, kind, ws, pg=None):
+        self.kind = kind
+        self.uri = None
+        self.args = []
+        self.sqlite_path = os.path.join(ws.path, "home", "tracking.db")
+        if kind == "postgresql":
+            db = f"trk54_{next(_db_seq)}"
+            pg.psql(f"CREATE DATABASE {db}")
+            self.uri = pg.uri.rsplit("/", 1)[0] + "/" + db
+            self.args = ["--backend-store-uri", self.uri]
+
+    def scalar(self, sql):
+        """The first column of the first row, as an int (these checks count rows)."""
+        if self.uri:
+            r = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", self.uri,
+                                "-c", sql], capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, f"psql: {sql}\n{r.stderr}"
+            return int(r.stdout.split("\n")[0])
+        con = sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True, timeout=30)
+        try:
+            return int(con.execute(sql).fetchone()[0])
+        finally:
+            con.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, ws):
+    pg = request.getfixturevalue("pg_cluster") if request.param == "postgresql" else None
+    b = Backend(request.param, ws, pg)
+    yield b
+    # the server kept its state where it was told to: the Default experiment is in that database
+    assert b.scalar("SELECT count(*) FROM experiments WHERE experiment_id = 0") == 1
+
+
 class Server:
-    def __init__(self, ws, *extra, name="server", env=None):
+    def __init__(self, ws, backend, *extra, name="server", env=None):
         self.port = free_port()
-        self.proc = ws.edgeflow("server", "--port", self.port, *extra, name=name, env=env)
+        self.proc = ws.edgeflow("server", "--port", self.port, *backend.args, *extra, name=name,
+                                env=env)
         self.proc.wait_log("listening on")
         self.url = f"http://127.0.0.1:{self.port}"
         self.dest = os.path.join(ws.path, "home", "artifacts")
@@ -44,8 +105,8 @@ class Server:
 
 
 @pytest.fixture
-def server(ws):
-    s = Server(ws)
+def server(ws, backend):
+    s = Server(ws, backend)
     yield s
     if s.proc.alive():
         assert s.stop() == 0, s.proc.output()[-2000:]
@@ -111,7 +172,7 @@ def test_upload_download_list_delete(server):
     assert [f["path"] for f in r.json()["files"]] == ["input_example.json"]
 
 
-def test_run_artifact_listing(server):
+def test_run_artifact_listing(server, backend):
     api = server.url + "/api/2.0/mlflow"
     r = requests.post(api + "/runs/create", json={"experiment_id": "0", "start_time": 1},
                       timeout=10)
@@ -120,6 +181,8 @@ def test_run_artifact_listing(server):
     info = r.json()["run"]["info"]
     run_id, root = info["run_id"], info["artifact_uri"]
     assert root == f"mlflow-artifacts:/0/{run_id}/artifacts"
+    assert backend.scalar(f"SELECT count(*) FROM runs WHERE run_uuid = '{run_id}' "
+                          f"AND artifact_uri = '{root}'") == 1
     for name in ("model/MLmodel", "model/metadata/MLmodel", "metrics.csv"):
         r = requests.put(f"{server.url}{ART}/0/{run_id}/artifacts/{name}", data=b"x", timeout=10)
         assert r.status_code == 200
@@ -211,8 +274,8 @@ def test_multipart_not_supported_on_a_folder(server):
     assert (st, error_code(out)) == (400, "INVALID_PARAMETER_VALUE")
 
 
-def test_oversized_body(ws):
-    s = Server(ws, "--max-body", "4096")
+def test_oversized_body(ws, backend):
+    s = Server(ws, backend, "--max-body", "4096")
     try:
         r = requests.put(f"{s.url}{ART}/1/big.bin", data=b"x" * 8192, timeout=10)
         assert r.status_code == 413
@@ -230,14 +293,14 @@ def hash_password(ws, password):
     return h
 
 
-def test_auth_basic_and_bearer(ws):
+def test_auth_basic_and_bearer(ws, backend):
     users = os.path.join(ws.path, "users")
     tokens = os.path.join(ws.path, "tokens")
     with open(users, "w") as f:
         f.write(f"# users\nalice:{hash_password(ws, 'wonder land')}\n")
     with open(tokens, "w") as f:
         f.write("ci-token-0123456789\n")
-    s = Server(ws, "--auth-users", users, "--auth-tokens", tokens)
+    s = Server(ws, backend, "--auth-users", users, "--auth-tokens", tokens)
     try:
         url = f"{s.url}{ART}/1/r/a.txt"
         r = requests.put(url, data=b"hello", timeout=10)
@@ -269,11 +332,11 @@ def test_auth_basic_and_bearer(ws):
         assert s.stop() == 0
 
 
-def test_auth_protect_health(ws):
+def test_auth_protect_health(ws, backend):
     tokens = os.path.join(ws.path, "tokens")
     with open(tokens, "w") as f:
         f.write("t0k\n")
-    s = Server(ws, "--auth-tokens", tokens, "--auth-protect-health")
+    s = Server(ws, backend, "--auth-tokens", tokens, "--auth-protect-health")
     try:
         r = requests.get(s.url + "/health", timeout=10)
         assert r.status_code == 401
