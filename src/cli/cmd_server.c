@@ -41,8 +41,8 @@ static const ef_opt opts[] = {
     {"max-body", EF_OPT_SIZE, &o_max_body, "SIZE",
      "largest request body, e.g. for _bulk; larger ones get 413 (default 16MiB)"},
     {"durable", EF_OPT_BOOL, &o_durable, NULL,
-     "fsync every _bulk commit (default off: a process crash loses nothing, a power cut may "
-     "lose the last commits)"},
+     "fsync every commit of the store (_bulk) and the tracking database (default off: a process "
+     "crash loses no acknowledged write, a power cut may lose the last commits)"},
     {"tls-cert", EF_OPT_STR, &o_tls_cert, "FILE", "serve HTTPS with this certificate (PEM)"},
     {"tls-key", EF_OPT_STR, &o_tls_key, "FILE", "private key of --tls-cert (PEM)"},
     {"access-log", EF_OPT_BOOL, &o_access_log, NULL, "log one line per request"},
@@ -171,8 +171,8 @@ static int open_tracking(server_ctx *c, int durable, char **err)
     };
     int rc = ef_tracking_open(&to, &c->tracking, err);
     if (rc != EF_OK) {
-        EF_ERROR("cannot open the tracking server (%s): %s", backend,
-                 *err ? *err : ef_strerror(rc));
+        EF_ERROR("cannot open the tracking server (backend %s, artifacts %s): %s", backend,
+                 artifacts, *err ? *err : ef_strerror(rc));
         return rc;
     }
     EF_INFO("tracking: backend %s, artifacts %s, default artifact root %s", backend, artifacts,

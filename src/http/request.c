@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DISCARD_MAX ((size_t)1 << 20)   /* body bytes read and dropped after 413 before closing */
+#define DISCARD_MAX ((size_t)1 << 20) /* excess body bytes read and dropped before a 413 */
 #define PRESIZE_MAX ((size_t)256 << 10) /* body buffer reserved from Content-Length */
 
 static void req_free(ef_http_req *r)
@@ -120,10 +120,19 @@ enum MHD_Result http__on_access(void *cls, struct MHD_Connection *conn, const ch
             errno = 0;
             unsigned long long n = strtoull(cl, &end, 10);
             if (errno || end == cl || n > s->max_body) {
-                /* answered before the body is read; MHD then closes the connection */
                 r->too_big = 1;
-                http__set_phase(r->crec, HTTP__PH_HANDLE);
-                reply_route_error(r);
+                const char *expect =
+                    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+                size_t cap = s->max_body > DISCARD_MAX ? s->max_body : DISCARD_MAX;
+                if (errno || end == cl || expect || n - s->max_body > cap) {
+                    /* Answered before the body is read; MHD then closes the connection. A
+                     * client waiting on "Expect: 100-continue" never sends the body. */
+                    http__set_phase(r->crec, HTTP__PH_HANDLE);
+                    reply_route_error(r);
+                }
+                /* Otherwise a modest excess is read and dropped (bounded below) and 413 comes at
+                 * the end: closing on a client still sending makes the kernel reset the
+                 * connection, and the client would see that instead of the 413. */
             } else if (r->match.route && n > 0) {
                 /* pre-size, but a client claiming a large body gets memory as data arrives */
                 if (ef_buf_reserve(&r->body, n < PRESIZE_MAX ? (size_t)n : PRESIZE_MAX) != EF_OK)
@@ -148,8 +157,8 @@ enum MHD_Result http__on_access(void *cls, struct MHD_Connection *conn, const ch
         if (r->too_big || !r->match.route) {
             /* read and drop: the reply comes at the end of the body, within limits */
             r->discarded += n;
-            return r->discarded > (s->max_body > DISCARD_MAX ? s->max_body : DISCARD_MAX) ? MHD_NO
-                                                                                          : MHD_YES;
+            size_t cap = s->max_body > DISCARD_MAX ? s->max_body : DISCARD_MAX;
+            return r->discarded > s->max_body + cap ? MHD_NO : MHD_YES;
         }
         return ef_buf_append(&r->body, upload_data, n) == EF_OK ? MHD_YES : MHD_NO;
     }

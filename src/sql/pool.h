@@ -9,7 +9,8 @@
  *   ef_sql_pool_writer(p, &db);  ... ef_sql_begin(db) ... ef_sql_commit(db) ...  ef_sql_pool_release(p, db);
  *   ef_sql_pool_reader(p, &db);  ... SELECT ...                                   ef_sql_pool_release(p, db);
  *
- * Prepared-statement caching is the caller's business (statements belong to one connection).
+ * Statements belong to one connection; the SQLite backend keeps each connection's recently
+ * finalized statements compiled and hands them back on the next prepare of the same text.
  */
 #ifndef EF_SQL_POOL_H
 #define EF_SQL_POOL_H

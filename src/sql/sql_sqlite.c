@@ -2,7 +2,17 @@
  *
  * Connections are opened SQLITE_OPEN_NOMUTEX (sql.h: one thread at a time per connection).
  * File databases are put in WAL mode with synchronous FULL (durable) or NORMAL, a busy timeout
- * and foreign keys on. URIs: "sqlite:/path", "sqlite:///path", "sqlite::memory:", or a path. */
+ * and foreign keys on. URIs: "sqlite:/path", "sqlite:///path", "sqlite::memory:", or a path.
+ *
+ * Statement reuse: compiling SQL costs SQLite more than running a small statement (an INSERT of
+ * one row is ~1/4 of the cost of preparing it), and callers prepare per request. So each
+ * connection keeps the compiled statements its callers finalized -- reset, bindings cleared --
+ * in a small LRU cache keyed by the exact SQL text (STMT_CACHE_MAX entries, texts up to
+ * STMT_CACHE_TEXT_MAX bytes); ef_sql_prepare of the same text takes one back instead of
+ * compiling, and single-statement ef_sql_exec texts (BEGIN IMMEDIATE, COMMIT) go through it too.
+ * A cached statement holds no lock or transaction (it is reset); schema changes are handled by
+ * SQLite, which recompiles a statement whose schema changed on its next step. Invisible to
+ * callers: a statement from the cache is in the state a new one would be in. */
 #include "sql/sql_int.h"
 
 #include "base/err.h"
@@ -12,9 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define STMT_CACHE_MAX 16
+#define STMT_CACHE_TEXT_MAX 4096
+
 typedef struct sqlite_db {
     ef_sql base;
     sqlite3 *h;
+    sqlite3_stmt *cache[STMT_CACHE_MAX]; /* idle compiled statements, most recently used last */
+    int ncache;
 } sqlite_db;
 
 typedef struct sqlite_stmt {
@@ -50,22 +65,84 @@ static int map_rc(ef_sql *db, int rc, const char *what)
     return EF_EDB;
 }
 
-static void s_close(ef_sql *db)
+/* Takes the idle compiled statement for exactly this text out of the cache, or NULL. */
+static sqlite3_stmt *cache_take(sqlite_db *d, const char *sql)
 {
-    sqlite3_close_v2(H(db));
-    free(db);
+    for (int i = d->ncache - 1; i >= 0; i--) {
+        if (strcmp(sqlite3_sql(d->cache[i]), sql) == 0) {
+            sqlite3_stmt *st = d->cache[i];
+            memmove(&d->cache[i], &d->cache[i + 1], (size_t)(d->ncache - i - 1) * sizeof *d->cache);
+            d->ncache--;
+            return st;
+        }
+    }
+    return NULL;
 }
 
+/* Gives a statement back: reset and cached when its text is short enough, else finalized (the
+ * least recently used one goes when the cache is full). */
+static void cache_put(sqlite_db *d, sqlite3_stmt *st)
+{
+    const char *sql = st ? sqlite3_sql(st) : NULL;
+    if (!sql || strlen(sql) > STMT_CACHE_TEXT_MAX) {
+        sqlite3_finalize(st);
+        return;
+    }
+    sqlite3_reset(st); /* returns the last step's error, already reported */
+    sqlite3_clear_bindings(st);
+    if (d->ncache == STMT_CACHE_MAX) {
+        sqlite3_finalize(d->cache[0]);
+        memmove(&d->cache[0], &d->cache[1], (size_t)(STMT_CACHE_MAX - 1) * sizeof *d->cache);
+        d->ncache--;
+    }
+    d->cache[d->ncache++] = st;
+}
+
+static void s_close(ef_sql *db)
+{
+    sqlite_db *d = (sqlite_db *)db;
+    for (int i = 0; i < d->ncache; i++)
+        sqlite3_finalize(d->cache[i]);
+    sqlite3_close_v2(d->h);
+    free(d);
+}
+
+/* A single statement (BEGIN IMMEDIATE, COMMIT, ... on every transaction) runs through the
+ * statement cache, its rows if any skipped; a text of several (migrations) through sqlite3_exec. */
 static int s_exec(ef_sql *db, const char *sql)
 {
-    return map_rc(db, sqlite3_exec(H(db), sql, NULL, NULL, NULL), NULL);
+    sqlite_db *d = (sqlite_db *)db;
+    sqlite3_stmt *st = cache_take(d, sql);
+    const char *tail = NULL;
+    int rc;
+    if (!st) {
+        rc = sqlite3_prepare_v3(d->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail);
+        if (rc != SQLITE_OK || !st) {
+            sqlite3_finalize(st);
+            return map_rc(db, sqlite3_exec(d->h, sql, NULL, NULL, NULL), NULL);
+        }
+        while (*tail == ' ' || *tail == '\t' || *tail == '\n' || *tail == '\r' || *tail == ';')
+            tail++;
+        if (*tail) { /* more than one statement */
+            sqlite3_finalize(st);
+            return map_rc(db, sqlite3_exec(d->h, sql, NULL, NULL, NULL), NULL);
+        }
+    }
+    do {
+        rc = sqlite3_step(st);
+    } while (rc == SQLITE_ROW);
+    rc = rc == SQLITE_DONE ? EF_OK : map_rc(db, sqlite3_extended_errcode(d->h), NULL);
+    cache_put(d, st);
+    return rc;
 }
 
 static int s_prepare(ef_sql *db, const char *sql, ef_sql_stmt **out)
 {
     sqlite_stmt *s = calloc(1, sizeof *s);
     if (!s) return EF_ENOMEM;
-    int rc = sqlite3_prepare_v3(H(db), sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st, NULL);
+    s->st = cache_take((sqlite_db *)db, sql);
+    int rc = s->st ? SQLITE_OK
+                   : sqlite3_prepare_v3(H(db), sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st, NULL);
     if (rc != SQLITE_OK || !s->st) {
         int err = rc == SQLITE_OK ? EF_EINVAL : map_rc(db, rc, "prepare");
         if (rc == SQLITE_OK) snprintf(db->errmsg, sizeof db->errmsg, "prepare: empty statement");
@@ -80,7 +157,7 @@ static int s_prepare(ef_sql *db, const char *sql, ef_sql_stmt **out)
 
 static void s_finalize(ef_sql_stmt *st)
 {
-    sqlite3_finalize(S(st)->st);
+    cache_put((sqlite_db *)st->db, S(st)->st);
     free(st);
 }
 

@@ -9,7 +9,6 @@
  * an error code (500 INTERNAL_ERROR), which makes the Python client retry for a minute.
  * model-versions/search also fills `aliases` (MLflow 2.12.2 leaves it empty there).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

@@ -152,34 +152,11 @@ static int py_string(ef_buf *b, const char *str, size_t len)
         if (i >= len) break;
         int rc;
         unsigned char c = s[i];
-        if (c < 0x80) {
-            const char *esc = NULL;
-            switch (c) {
-            case '"':
-                esc = "\\\"";
-                break;
-            case '\\':
-                esc = "\\\\";
-                break;
-            case '\n':
-                esc = "\\n";
-                break;
-            case '\r':
-                esc = "\\r";
-                break;
-            case '\t':
-                esc = "\\t";
-                break;
-            case '\b':
-                esc = "\\b";
-                break;
-            case '\f':
-                esc = "\\f";
-                break;
-            default:
-                break;
-            }
-            rc = esc ? ef_buf_append(b, esc, 2) : py_u4(b, c);
+        if (c < 0x80) { /* '"', '\\' or a control character */
+            static const char from[] = "\"\\\n\r\t\b\f", to[] = "\"\\nrtbf";
+            const char *p = c ? strchr(from, c) : NULL;
+            char esc[2] = {'\\', p ? to[p - from] : 0};
+            rc = p ? ef_buf_append(b, esc, 2) : py_u4(b, c);
             i++;
         } else {
             unsigned cp;
@@ -368,7 +345,7 @@ json_t *trk__metric_value(double v, int is_nan)
 
 void trk__jw_init(trk_jw *w)
 {
-    memset(w, 0, sizeof *w);
+    memset(w, 0, sizeof *w); /* an empty ef_buf is all zeros too (ef_buf_init) */
     ef_buf_init(&w->b);
 }
 
@@ -405,20 +382,18 @@ void trk__jw_open(trk_jw *w, const char *key, char bracket)
 {
     if (jw_member(w, key) != 0) return;
     if (w->depth >= TRK_JW_MAX_DEPTH) {
-        w->err = EF_EINVAL;
+        jw_done(w, EF_EINVAL);
         return;
     }
     w->close[w->depth] = bracket == '[' ? ']' : '}';
-    w->items[w->depth] = 0;
-    w->depth++;
+    w->items[w->depth++] = 0;
     jw_done(w, ef_buf_appendc(&w->b, bracket == '[' ? '[' : '{'));
 }
 
 void trk__jw_close(trk_jw *w)
 {
-    if (w->err) return;
-    if (w->depth == 0) {
-        w->err = EF_EINVAL;
+    if (w->err || w->depth == 0) {
+        jw_done(w, EF_EINVAL);
         return;
     }
     w->depth--;
@@ -457,11 +432,6 @@ void trk__jw_metric_value(trk_jw *w, const char *key, double v, int is_nan)
     if (isinf(v)) v = v > 0 ? DBL_MAX : -DBL_MAX;
     n = ef_json_format_double(v, t, sizeof t);
     jw_done(w, n < 0 ? n : ef_buf_append(&w->b, t, (size_t)n));
-}
-
-void trk__jw_json(trk_jw *w, const char *key, const json_t *v)
-{
-    if (jw_member(w, key) == 0) jw_done(w, v ? py_value(&w->b, v, &PY_PRETTY, w->depth) : EF_EINVAL);
 }
 
 void trk__reply_jw(ef_http_req *r, trk_jw *w)

@@ -44,12 +44,14 @@ static void normpath(const char *p, ef_buf *out)
     size_t base;
 
     if (*p == '/') lead = (p[1] == '/' && p[2] != '/') ? 2 : 1;
-    for (int i = 0; i < lead; i++) ef_buf_appendc(out, '/');
+    for (int i = 0; i < lead; i++)
+        ef_buf_appendc(out, '/');
     base = out->len;
     while (*p) {
         const char *q = p;
         size_t n;
-        while (*q && *q != '/') q++;
+        while (*q && *q != '/')
+            q++;
         n = (size_t)(q - p);
         if (n == 0 || (n == 1 && p[0] == '.')) {
             /* skip */
@@ -94,7 +96,8 @@ int trk__key_check(const char *kind, const char *what, const char *key, trk_err 
         trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
                   "Invalid %s name: '%s'. Names may be treated as files in certain cases, and"
                   " must not resolve to other names when treated as such. This name would"
-                  " resolve to '%s'", kind, key, norm.data ? norm.data : ".");
+                  " resolve to '%s'",
+                  kind, key, norm.data ? norm.data : ".");
         ef_buf_release(&norm);
         return -1;
     }
@@ -116,8 +119,7 @@ int trk__kv_prepare(const char *kind, const char *what, size_t max_chars, trk_kv
     return 0;
 }
 
-int trk__list(const json_t *msg, const char *field, const json_t **out, json_t **owned,
-              trk_err *e)
+int trk__list(const json_t *msg, const char *field, const json_t **out, json_t **owned, trk_err *e)
 {
     const json_t *v = json_object_get(msg, field);
 
@@ -131,8 +133,7 @@ int trk__list(const json_t *msg, const char *field, const json_t **out, json_t *
     *out = *owned;
     if (v == NULL || json_is_null(v)) return 0;
     if (!json_is_string(v) && !json_is_object(v))
-        return trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Invalid value for parameter '%s'",
-                         field);
+        return trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Invalid value for parameter '%s'", field);
     json_array_append(*owned, (json_t *)v);
     return 0;
 }
@@ -144,12 +145,18 @@ static void py_repr(ef_buf *b, const char *s)
     ef_buf_appendc(b, q);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '\\' || c == (unsigned char)q) ef_buf_appendc(b, '\\'), ef_buf_appendc(b, *s);
-        else if (c == '\n') ef_buf_appends(b, "\\n");
-        else if (c == '\r') ef_buf_appends(b, "\\r");
-        else if (c == '\t') ef_buf_appends(b, "\\t");
-        else if (c < 0x20 || c == 0x7f) ef_buf_appendf(b, "\\x%02x", c);
-        else ef_buf_appendc(b, *s);
+        if (c == '\\' || c == (unsigned char)q)
+            ef_buf_appendc(b, '\\'), ef_buf_appendc(b, *s);
+        else if (c == '\n')
+            ef_buf_appends(b, "\\n");
+        else if (c == '\r')
+            ef_buf_appends(b, "\\r");
+        else if (c == '\t')
+            ef_buf_appends(b, "\\t");
+        else if (c < 0x20 || c == 0x7f)
+            ef_buf_appendf(b, "\\x%02x", c);
+        else
+            ef_buf_appendc(b, *s);
     }
     ef_buf_appendc(b, q);
 }
@@ -164,8 +171,9 @@ int trk__params_put(ef_sql *db, const char *run_id, const trk_kv *kv, size_t n, 
 
     ef_buf_init(&bad);
     if (n == 0) return 0;
-    if (ef_sql_prepare(db, "INSERT INTO params(run_uuid, key, value) VALUES(?, ?, ?)"
-                           " ON CONFLICT(run_uuid, key) DO NOTHING",
+    if (ef_sql_prepare(db,
+                       "INSERT INTO params(run_uuid, key, value) VALUES(?, ?, ?)"
+                       " ON CONFLICT(run_uuid, key) DO NOTHING",
                        &ins) != 0 ||
         ef_sql_prepare(db, "SELECT value FROM params WHERE run_uuid = ? AND key = ?", &sel) != 0) {
         trk__fail_db(e, db, "params");
@@ -197,8 +205,8 @@ int trk__params_put(ef_sql *db, const char *run_id, const trk_kv *kv, size_t n, 
             trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
                       "Changing param values is not allowed. Param with key='%s' was already"
                       " logged with value='%s' for run ID='%s'. Attempted logging new value"
-                      " '%.*s'.", kv[i].key, old ? old : "", run_id, (int)kv[i].value_len,
-                      kv[i].value);
+                      " '%.*s'.",
+                      kv[i].key, old ? old : "", run_id, (int)kv[i].value_len, kv[i].value);
             goto out;
         }
         ef_buf_appends(&bad, nbad++ ? ", {'key': " : "[{'key': ");
@@ -217,7 +225,8 @@ int trk__params_put(ef_sql *db, const char *run_id, const trk_kv *kv, size_t n, 
         ef_buf_appendc(&bad, ']');
         trk__fail(e, TRK_INVALID_PARAMETER_VALUE,
                   "Changing param values is not allowed. Params were already logged='%.700s' for"
-                  " run ID='%s'.", bad.data ? bad.data : "", run_id);
+                  " run ID='%s'.",
+                  bad.data ? bad.data : "", run_id);
         goto out;
     }
     rc = 0;
@@ -234,8 +243,9 @@ int trk__tags_put(ef_sql *db, const char *run_id, const trk_kv *kv, size_t n, tr
     int rc = -1;
 
     if (n == 0) return 0;
-    if (ef_sql_prepare(db, "INSERT INTO tags(run_uuid, key, value) VALUES(?, ?, ?)"
-                           " ON CONFLICT(run_uuid, key) DO UPDATE SET value = excluded.value",
+    if (ef_sql_prepare(db,
+                       "INSERT INTO tags(run_uuid, key, value) VALUES(?, ?, ?)"
+                       " ON CONFLICT(run_uuid, key) DO UPDATE SET value = excluded.value",
                        &up) != 0) {
         trk__fail_db(e, db, "tags");
         goto out;
@@ -272,7 +282,7 @@ out:
 
 /* Reads a list of {key, value} objects into kv (malloc'd, *n entries), validated for kind. */
 int trk__kv_list(const json_t *list, const char *kind, const char *what, size_t max_chars,
-                   trk_kv **out, size_t *n, trk_err *e)
+                 trk_kv **out, size_t *n, trk_err *e)
 {
     size_t cnt = json_array_size(list);
     trk_kv *kv = cnt ? calloc(cnt, sizeof *kv) : NULL;
@@ -301,13 +311,12 @@ int trk__kv_list(const json_t *list, const char *kind, const char *what, size_t 
     *n = cnt;
     return 0;
 }
+
 /* runs/log-inputs: datasets are per experiment (name, digest) and shared by runs; an input links
  * a dataset to the run once, with its tags. */
-int trk__log_inputs(ef_sql *db, const char *run_id, int64_t eid, const json_t *list,
-                      trk_err *e)
+int trk__log_inputs(ef_sql *db, const char *run_id, int64_t eid, const json_t *list, trk_err *e)
 {
-    static const char *const f[] = {"name", "digest", "source_type", "source", "schema",
-                                    "profile"};
+    static const char *const f[] = {"name", "digest", "source_type", "source", "schema", "profile"};
     static const size_t lim[] = {500, 36, 0, 65535, 1048575, 16777215};
     ef_sql_stmt *st = NULL;
     int rc = -1;
@@ -348,8 +357,10 @@ int trk__log_inputs(ef_sql *db, const char *run_id, int64_t eid, const json_t *l
                 goto out;
             }
         }
-        if (ef_sql_prepare(db, "SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND"
-                               " name = ? AND digest = ?", &st) != 0)
+        if (ef_sql_prepare(db,
+                           "SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND"
+                           " name = ? AND digest = ?",
+                           &st) != 0)
             goto db_fail;
         ef_sql_bind_int64(st, 1, eid);
         ef_sql_bind_text(st, 2, v[0], strlen(v[0]));
@@ -362,23 +373,29 @@ int trk__log_inputs(ef_sql *db, const char *run_id, int64_t eid, const json_t *l
             ef_sql_finalize(st);
             st = NULL;
             trk__uuid_hex(duuid);
-            if (ef_sql_prepare(db, "INSERT INTO datasets(dataset_uuid, experiment_id, name,"
-                                   " digest, dataset_source_type, dataset_source, dataset_schema,"
-                                   " dataset_profile) VALUES(?,?,?,?,?,?,?,?)", &st) != 0)
+            if (ef_sql_prepare(db,
+                               "INSERT INTO datasets(dataset_uuid, experiment_id, name,"
+                               " digest, dataset_source_type, dataset_source, dataset_schema,"
+                               " dataset_profile) VALUES(?,?,?,?,?,?,?,?)",
+                               &st) != 0)
                 goto db_fail;
             ef_sql_bind_text(st, 1, duuid, 32);
             ef_sql_bind_int64(st, 2, eid);
             for (int k = 0; k < 6; k++) {
-                if (v[k]) ef_sql_bind_text(st, 3 + k, v[k], strlen(v[k]));
-                else ef_sql_bind_null(st, 3 + k);
+                if (v[k])
+                    ef_sql_bind_text(st, 3 + k, v[k], strlen(v[k]));
+                else
+                    ef_sql_bind_null(st, 3 + k);
             }
             if (ef_sql_step(st) < 0) goto db_fail;
         }
         ef_sql_finalize(st);
         st = NULL;
-        if (ef_sql_prepare(db, "SELECT input_uuid FROM inputs WHERE source_type = 'DATASET' AND"
-                               " source_id = ? AND destination_type = 'RUN' AND"
-                               " destination_id = ?", &st) != 0)
+        if (ef_sql_prepare(db,
+                           "SELECT input_uuid FROM inputs WHERE source_type = 'DATASET' AND"
+                           " source_id = ? AND destination_type = 'RUN' AND"
+                           " destination_id = ?",
+                           &st) != 0)
             goto db_fail;
         ef_sql_bind_text(st, 1, duuid, 32);
         ef_sql_bind_text(st, 2, run_id, strlen(run_id));
@@ -388,8 +405,9 @@ int trk__log_inputs(ef_sql *db, const char *run_id, int64_t eid, const json_t *l
         if (step < 0) goto db_fail;
         if (step == EF_SQL_ROW) continue; /* already an input of this run */
         trk__uuid_hex(iuuid);
-        if (ef_sql_prepare(db, "INSERT INTO inputs(input_uuid, source_type, source_id,"
-                               " destination_type, destination_id) VALUES(?, 'DATASET', ?, 'RUN', ?)",
+        if (ef_sql_prepare(db,
+                           "INSERT INTO inputs(input_uuid, source_type, source_id,"
+                           " destination_type, destination_id) VALUES(?, 'DATASET', ?, 'RUN', ?)",
                            &st) != 0)
             goto db_fail;
         ef_sql_bind_text(st, 1, iuuid, 32);
@@ -402,9 +420,11 @@ int trk__log_inputs(ef_sql *db, const char *run_id, int64_t eid, const json_t *l
             const json_t *tg = json_array_get(tags, k);
             const char *tk = json_string_value(json_object_get(tg, "key"));
             const char *tv = json_string_value(json_object_get(tg, "value"));
-            if (ef_sql_prepare(db, "INSERT INTO input_tags(input_uuid, name, value) VALUES(?,?,?)"
-                                   " ON CONFLICT(input_uuid, name) DO UPDATE SET value ="
-                                   " excluded.value", &st) != 0)
+            if (ef_sql_prepare(db,
+                               "INSERT INTO input_tags(input_uuid, name, value) VALUES(?,?,?)"
+                               " ON CONFLICT(input_uuid, name) DO UPDATE SET value ="
+                               " excluded.value",
+                               &st) != 0)
                 goto db_fail;
             ef_sql_bind_text(st, 1, iuuid, 32);
             ef_sql_bind_text(st, 2, tk, strlen(tk));
@@ -466,7 +486,8 @@ int trk__log_model(ef_sql *db, const char *run_id, json_t *model, trk_err *e)
     json_t *fl;
     int rc = -1, step;
 
-    json_object_foreach(flavors, k, fl) {
+    json_object_foreach(flavors, k, fl)
+    {
         if (json_is_object(fl)) {
             json_object_del(fl, "data");
             json_object_del(fl, "code");

@@ -129,10 +129,10 @@ json_t *trk__metric_value(double v, int is_nan);
 
 typedef struct trk_jw {
     ef_buf b;
-    int depth;                       /* open containers */
-    char close[TRK_JW_MAX_DEPTH];    /* '}' or ']' of each open container */
-    char items[TRK_JW_MAX_DEPTH];    /* 1 once that container has a member */
-    int err;                         /* 0 or the first EF_E* */
+    int depth;                    /* open containers */
+    char close[TRK_JW_MAX_DEPTH]; /* '}' or ']' of each open container */
+    char items[TRK_JW_MAX_DEPTH]; /* 1 once that container has a member */
+    int err;                      /* 0 or the first EF_E* */
 } trk_jw;
 
 void trk__jw_init(trk_jw *w);
@@ -144,8 +144,6 @@ void trk__jw_str(trk_jw *w, const char *key, const char *s, size_t len);
 void trk__jw_int(trk_jw *w, const char *key, int64_t v);
 /* A metric value as trk__metric_value renders it (real; "NaN"; +-inf as +-DBL_MAX). */
 void trk__jw_metric_value(trk_jw *w, const char *key, double v, int is_nan);
-/* Any jansson value, laid out at the current depth. */
-void trk__jw_json(trk_jw *w, const char *key, const json_t *v);
 /* Replies 200 with the text (all containers must be closed), or 500 INTERNAL_ERROR when w->err;
  * releases w either way. */
 void trk__reply_jw(ef_http_req *r, trk_jw *w);

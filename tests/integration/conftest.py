@@ -25,10 +25,20 @@ SANITIZED = os.environ.get("EF_SANITIZE", "0").lower() in ("1", "on", "true")
 
 
 def free_port():
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port that was free a moment ago on 127.0.0.1.
+
+    Chosen below Linux's ephemeral range (32768-60999) so that the outgoing connections of other
+    tests running in parallel cannot take it between this check and the server's bind."""
+    import random
+    for _ in range(200):
+        port = random.randrange(20000, 32700)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32700")
 
 
 def wait_for(pred, timeout=20.0, interval=0.05, what="condition"):
