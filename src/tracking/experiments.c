@@ -21,7 +21,6 @@
 #define EXP_COLS "experiment_id, name, artifact_location, lifecycle_stage, creation_time," \
                  " last_update_time"
 #define EXP_MAX_RESULTS 50000
-#define IN_CHUNK 500
 
 /* Experiment ids are integers in the database and strings on the wire; an id that is not an
  * integer names no experiment. */
@@ -89,68 +88,50 @@ static json_t *exp_from_row(ef_sql_stmt *st)
     return o;
 }
 
-/* Attaches "tags" to each experiment of exps (ids in the experiment_id strings), with one
- * IN (...) query per chunk of IN_CHUNK experiments. */
+static int tag_row(ef_sql_stmt *st, void *ctx)
+{
+    char id[32];
+    snprintf(id, sizeof id, "%lld", (long long)ef_sql_column_int64(st, 0));
+    json_t *x = json_object_get(ctx, id);
+    if (!x) return 0;
+    const char *k = ef_sql_column_text(st, 1, NULL);
+    const char *v = ef_sql_column_text(st, 2, NULL);
+    json_t *tags = json_object_get(x, "tags");
+    if (!tags) {
+        tags = json_array();
+        if (json_object_set_new(x, "tags", tags) != 0) return -1;
+    }
+    return json_array_append_new(tags, json_pack("{s:s,s:s}", "key", k ? k : "", "value",
+                                                 v ? v : ""));
+}
+
+/* Attaches "tags" to each experiment of exps (ids in the experiment_id strings) with one
+ * IN (...) query per chunk (trk__query_in). */
 static int attach_tags(ef_sql *db, json_t *exps, trk_err *e)
 {
-    size_t n = json_array_size(exps);
-    ef_buf sql;
-    ef_sql_stmt *st = NULL;
+    json_t *ids = json_array(), *index = json_object();
     int rc = -1;
-
-    ef_buf_init(&sql);
-    for (size_t base = 0; base < n; base += IN_CHUNK) {
-        size_t cnt = n - base < IN_CHUNK ? n - base : IN_CHUNK;
-        int step;
-
-        ef_buf_clear(&sql);
-        ef_buf_appends(&sql, "SELECT experiment_id, key, value FROM experiment_tags"
-                             " WHERE experiment_id IN (");
-        for (size_t i = 0; i < cnt; i++) ef_buf_appends(&sql, i ? ",?" : "?");
-        if (ef_buf_appends(&sql, ") ORDER BY experiment_id, key") != 0) {
+    size_t i;
+    json_t *x;
+    if (!ids || !index) {
+        trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
+        goto out;
+    }
+    json_array_foreach(exps, i, x)
+    {
+        json_t *id = json_object_get(x, "experiment_id");
+        if (!json_is_string(id)) continue;
+        if (json_array_append(ids, id) != 0 || json_object_set(index, json_string_value(id), x)) {
             trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
             goto out;
         }
-        if (ef_sql_prepare(db, sql.data, &st) != 0) {
-            trk__fail_db(e, db, "experiment tags");
-            goto out;
-        }
-        for (size_t i = 0; i < cnt; i++) {
-            int64_t id = 0;
-            json_t *x = json_array_get(exps, base + i);
-            parse_id(json_string_value(json_object_get(x, "experiment_id")), &id);
-            ef_sql_bind_int64(st, (int)i + 1, id);
-        }
-        while ((step = ef_sql_step(st)) == EF_SQL_ROW) {
-            int64_t id = ef_sql_column_int64(st, 0);
-            const char *k = ef_sql_column_text(st, 1, NULL);
-            const char *v = ef_sql_column_text(st, 2, NULL);
-            for (size_t i = 0; i < cnt; i++) {
-                json_t *x = json_array_get(exps, base + i);
-                int64_t xid = -1;
-                parse_id(json_string_value(json_object_get(x, "experiment_id")), &xid);
-                if (xid != id) continue;
-                json_t *tags = json_object_get(x, "tags");
-                if (tags == NULL) {
-                    tags = json_array();
-                    json_object_set_new(x, "tags", tags);
-                }
-                json_array_append_new(tags, json_pack("{s:s,s:s}", "key", k ? k : "", "value",
-                                                      v ? v : ""));
-                break;
-            }
-        }
-        if (step < 0) {
-            trk__fail_db(e, db, "experiment tags");
-            goto out;
-        }
-        ef_sql_finalize(st);
-        st = NULL;
     }
-    rc = 0;
+    rc = trk__query_in(db, "SELECT experiment_id, key, value FROM experiment_tags"
+                           " WHERE experiment_id", "ORDER BY experiment_id, key", ids, 1,
+                       tag_row, index, "experiment tags", e);
 out:
-    ef_sql_finalize(st);
-    ef_buf_release(&sql);
+    json_decref(ids);
+    json_decref(index);
     return rc;
 }
 

@@ -23,7 +23,6 @@
                  " artifact_uri, lifecycle_stage"
 #define RUNS_MAX_RESULTS 50000
 #define RUNS_DEFAULT_RESULTS 1000
-#define IN_CHUNK 500
 
 /* --- runs and their children ----------------------------------------------------------------- */
 int trk__run_check(ef_sql *db, const char *run_id, int need_active, int64_t *experiment_id,
@@ -86,53 +85,24 @@ static json_t *info_from_row(ef_sql_stmt *st)
 
 typedef int (*child_row)(ef_sql_stmt *st, json_t *index);
 
-/* Runs "<select> IN (?,...) <tail>" over the page's run ids in chunks; row(st, index) files each
- * row under its run (column 0 = run id). */
+struct child_ctx {
+    child_row row;
+    json_t *index;
+};
+
+static int child_adapter(ef_sql_stmt *st, void *ctx)
+{
+    struct child_ctx *c = ctx;
+    return c->row(st, c->index);
+}
+
+/* Runs "<select> IN (?,...) <tail>" over the page's run ids; row(st, index) files each row under
+ * its run (column 0 = run id). */
 static int children(ef_sql *db, const char *select, const char *tail, const json_t *ids,
                     json_t *index, child_row row, trk_err *e)
 {
-    size_t n = json_array_size(ids);
-    ef_buf sql;
-    ef_sql_stmt *st = NULL;
-    int rc = -1, step;
-
-    ef_buf_init(&sql);
-    for (size_t base = 0; base < n; base += IN_CHUNK) {
-        size_t cnt = n - base < IN_CHUNK ? n - base : IN_CHUNK;
-        ef_buf_clear(&sql);
-        ef_buf_appends(&sql, select);
-        ef_buf_appends(&sql, " IN (");
-        for (size_t i = 0; i < cnt; i++) ef_buf_appends(&sql, i ? ",?" : "?");
-        ef_buf_appends(&sql, ") ");
-        if (ef_buf_appends(&sql, tail) != 0) {
-            trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-            goto out;
-        }
-        if (ef_sql_prepare(db, sql.data, &st) != 0) {
-            trk__fail_db(e, db, "run data");
-            goto out;
-        }
-        for (size_t i = 0; i < cnt; i++) {
-            const char *id = json_string_value(json_array_get(ids, base + i));
-            ef_sql_bind_text(st, (int)i + 1, id, strlen(id));
-        }
-        while ((step = ef_sql_step(st)) == EF_SQL_ROW)
-            if (row(st, index) != 0) {
-                trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-                goto out;
-            }
-        if (step < 0) {
-            trk__fail_db(e, db, "run data");
-            goto out;
-        }
-        ef_sql_finalize(st);
-        st = NULL;
-    }
-    rc = 0;
-out:
-    ef_sql_finalize(st);
-    ef_buf_release(&sql);
-    return rc;
+    struct child_ctx c = {row, index};
+    return trk__query_in(db, select, tail, ids, 0, child_adapter, &c, "run data", e);
 }
 
 static json_t *run_data_array(json_t *index, ef_sql_stmt *st, const char *which)

@@ -255,3 +255,55 @@ int ef_tracking_register(struct ef_http_server *http, ef_tracking *t)
     }
     return ef_http_route(http, "GET", "/version", version_handler, NULL);
 }
+
+#define TRK_IN_CHUNK 500 /* values per IN (...): well under every backend's parameter limit */
+
+int trk__query_in(ef_sql *db, const char *select, const char *tail, const json_t *ids, int as_int,
+                  int (*row)(ef_sql_stmt *st, void *ctx), void *ctx, const char *what, trk_err *e)
+{
+    size_t n = json_array_size(ids);
+    ef_buf sql;
+    ef_sql_stmt *st = NULL;
+    int rc = -1, step;
+
+    ef_buf_init(&sql);
+    for (size_t base = 0; base < n; base += TRK_IN_CHUNK) {
+        size_t cnt = n - base < TRK_IN_CHUNK ? n - base : TRK_IN_CHUNK;
+        ef_buf_clear(&sql);
+        ef_buf_appends(&sql, select);
+        ef_buf_appends(&sql, " IN (");
+        for (size_t i = 0; i < cnt; i++)
+            ef_buf_appends(&sql, i ? ",?" : "?");
+        ef_buf_appends(&sql, ") ");
+        if (ef_buf_appends(&sql, tail) != EF_OK) {
+            trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
+            goto out;
+        }
+        if (ef_sql_prepare(db, sql.data, &st) != EF_OK) {
+            trk__fail_db(e, db, what);
+            goto out;
+        }
+        for (size_t i = 0; i < cnt; i++) {
+            const char *v = json_string_value(json_array_get(ids, base + i));
+            if (!v) v = "";
+            if (as_int) ef_sql_bind_int64(st, (int)i + 1, strtoll(v, NULL, 10));
+            else ef_sql_bind_text(st, (int)i + 1, v, strlen(v));
+        }
+        while ((step = ef_sql_step(st)) == EF_SQL_ROW)
+            if (row(st, ctx) != 0) {
+                trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
+                goto out;
+            }
+        if (step < 0) {
+            trk__fail_db(e, db, what);
+            goto out;
+        }
+        ef_sql_finalize(st);
+        st = NULL;
+    }
+    rc = 0;
+out:
+    ef_sql_finalize(st);
+    ef_buf_release(&sql);
+    return rc;
+}

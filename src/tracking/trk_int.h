@@ -165,6 +165,13 @@ extern const trk_route trk__run_routes[];
 extern const trk_route trk__registry_routes[];
 extern const trk_route trk__artifact_routes[];
 
+/* Runs "<select> IN (?,...) <tail>" over the values of ids (a JSON array of strings; as_int: bound
+ * as integers, e.g. experiment ids) in chunks of at most 500, calling row(st, ctx) for each result
+ * row; a non-zero return stops with INTERNAL_ERROR "out of memory". what names the query in a
+ * database error. Returns 0, or -1 with e. One query per chunk: no per-entity round trips. */
+int trk__query_in(ef_sql *db, const char *select, const char *tail, const json_t *ids, int as_int,
+                  int (*row)(ef_sql_stmt *st, void *ctx), void *ctx, const char *what, trk_err *e);
+
 /* Pool helpers that turn a failure into INTERNAL_ERROR. */
 int trk__reader(ef_tracking *t, ef_sql **db, trk_err *e);
 int trk__writer(ef_tracking *t, ef_sql **db, trk_err *e);
