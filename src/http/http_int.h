@@ -137,6 +137,7 @@ struct ef_http_req {
     ef_buf body;
     size_t discarded;
     int too_big, replied, status;
+    int streamed; /* ef_http_reply_stream: bytes counts what was handed to MHD so far */
     size_t bytes;
     int64_t t0_us;
     http__hdr *headers;

@@ -1,6 +1,7 @@
 /* request.c - one HTTP request in edgeflow's server: the libmicrohttpd access handler (routing,
  * body buffering with the max_body limit, deadline checks), the completion callback (access log,
- * metrics), request accessors and replies. The life cycle is described at the top of server.c.
+ * metrics), request accessors and replies (whole buffers, or streamed from a fill callback).
+ * The life cycle is described at the top of server.c.
  */
 #include "http/http_int.h"
 #include "base/buf.h"
@@ -192,7 +193,10 @@ void http__on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     int64_t us = ef_mono_us() - r->t0_us;
     if (s->access_log) {
-        if (r->replied)
+        if (r->replied && r->streamed && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+            EF_INFO("http %s: %s %s %d %zu %.3f %s (stream cut: %d)", s->name, r->method,
+                    r->path, r->status, r->bytes, (double)us / 1000.0, r->remote, (int)toe);
+        else if (r->replied)
             EF_INFO("http %s: %s %s %d %zu %.3f %s", s->name, r->method, r->path, r->status,
                     r->bytes, (double)us / 1000.0, r->remote);
         else
@@ -354,6 +358,57 @@ void ef_http_reply_take(ef_http_req *r, int status, const char *content_type, ch
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!resp) free(body);
     queue(r, status, content_type, resp, len);
+}
+
+/* A streamed reply: the fill/done pair and the request whose byte count it feeds. MHD reads the
+ * body only while the request is in progress (before http__on_completed frees it), so req is
+ * valid in stream_read; stream_free may run after that and does not touch it. */
+typedef struct http_stream {
+    ef_http_req *req;
+    ssize_t (*fill)(void *ctx, char *buf, size_t max);
+    void (*done)(void *ctx);
+    void *ctx;
+} http_stream;
+
+#define STREAM_BLOCK ((size_t)16 << 10) /* MHD allocates it with the response */
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    http_stream *st = cls;
+    (void)pos;
+    ssize_t n = st->fill(st->ctx, buf, max);
+    if (n == 0) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n < 0 || (size_t)n > max) {
+        EF_WARN("http %s: %s %s: streamed reply failed after %zu bytes; closing the connection",
+                st->req->srv->name, st->req->method, st->req->path, st->req->bytes);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    st->req->bytes += (size_t)n;
+    return n;
+}
+
+static void stream_free(void *cls)
+{
+    http_stream *st = cls;
+    if (st->done) st->done(st->ctx);
+    free(st);
+}
+
+void ef_http_reply_stream(ef_http_req *r, int status, const char *content_type,
+                          ssize_t (*fill)(void *ctx, char *buf, size_t max),
+                          void (*done)(void *ctx), void *ctx)
+{
+    struct MHD_Response *resp = NULL;
+    http_stream *st = calloc(1, sizeof *st);
+    if (st) {
+        *st = (http_stream){r, fill, done, ctx};
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, st,
+                                                 stream_free);
+        if (!resp) free(st);
+    }
+    if (!resp && done) done(ctx); /* otherwise stream_free calls it when MHD lets go */
+    if (resp && !r->replied) r->streamed = 1;
+    queue(r, status, content_type, resp, 0);
 }
 
 void ef_http_reply_json(ef_http_req *r, int status, json_t *doc)

@@ -12,6 +12,9 @@
  *                 connection is dropped.
  *   last call     (*upload_data_size == 0): 404/405/413 or the handler, which must reply.
  *   completed     (MHD_OPTION_NOTIFY_COMPLETED): access log, metrics, free.
+ * A streamed reply (ef_http_reply_stream) is read by MHD between the last call and "completed";
+ * its context lives in the MHD response, whose free callback (the reply's `done`) may run after
+ * "completed", when MHD destroys the response.
  *
  * Deadline: MHD's connection timeout only measures inactivity, so a client dribbling one byte
  * at a time stays forever. Each connection gets a record (MHD_OPTION_NOTIFY_CONNECTION) holding

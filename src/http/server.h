@@ -7,7 +7,8 @@
  *     literal segments win over parameters; no route -> 404, path known but not the method -> 405;
  *   - the request body buffered up to max_body (413 as soon as Content-Length or the data says so);
  *   - a whole-request deadline (slow clients are cut off), connection limits;
- *   - JSON replies, an access log line per request, per-route Prometheus metrics;
+ *   - JSON replies, streamed replies (ef_http_reply_stream), an access log line per request,
+ *     per-route Prometheus metrics;
  *   - graceful shutdown (stop accepting, finish in-flight requests), optional TLS.
  * Server-level errors (404, 405, 413, 400) answer {"error": "<message>"} unless an error hook is
  * set for the path.
@@ -18,6 +19,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct ef_metrics;
 
@@ -95,6 +97,16 @@ void ef_http_reply_take(ef_http_req *r, int status, const char *content_type, ch
                         size_t len);
 /* Serialises doc compactly as application/json and steals the reference. */
 void ef_http_reply_json(ef_http_req *r, int status, json_t *doc);
+/* Streams a reply of unknown length (chunked on HTTP/1.1) produced piecewise by fill, called on
+ * the connection's thread as the client takes the data: fill writes up to max bytes into buf and
+ * returns how many (> 0), 0 at the end of the body, or -1 on an error (the connection is then
+ * closed, the client sees a truncated body). done(ctx) is called exactly once when the reply is
+ * finished with -- after the last fill, after a client disconnect, and also at once when the
+ * reply cannot be queued (then a 500 is answered instead) -- so ctx may own resources (a database
+ * connection, a statement) until then. done may be NULL. The access log counts the bytes sent. */
+void ef_http_reply_stream(ef_http_req *r, int status, const char *content_type,
+                          ssize_t (*fill)(void *ctx, char *buf, size_t max),
+                          void (*done)(void *ctx), void *ctx);
 /* {"error": "<formatted message>"} */
 void ef_http_reply_error(ef_http_req *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

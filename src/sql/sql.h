@@ -28,6 +28,7 @@ typedef struct ef_sql_options {
     int durable;         /* SQLite: synchronous=FULL (1) or NORMAL (0) in WAL mode;
                             PostgreSQL: synchronous_commit on (1) or off (0) */
     int readonly;
+    int cache_kib;       /* SQLite: page cache per connection in KiB (0: SQLite's 2 MiB) */
 } ef_sql_options;
 
 /* Opens a connection. SQLite files are put in WAL mode with foreign keys on. On failure returns

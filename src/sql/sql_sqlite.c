@@ -317,9 +317,11 @@ int sql__sqlite_open(const char *uri, const ef_sql_options *opt, ef_sql **out, c
     }
     sqlite3_extended_result_codes(d->h, 1);
     sqlite3_busy_timeout(d->h, opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 10000);
-    snprintf(pragmas, sizeof pragmas, "PRAGMA foreign_keys=ON;%s PRAGMA synchronous=%s;",
+    char cache[48] = "";
+    if (opt->cache_kib > 0) snprintf(cache, sizeof cache, " PRAGMA cache_size=-%d;", opt->cache_kib);
+    snprintf(pragmas, sizeof pragmas, "PRAGMA foreign_keys=ON;%s PRAGMA synchronous=%s;%s",
              memory || opt->readonly ? "" : " PRAGMA journal_mode=WAL;",
-             opt->durable ? "FULL" : "NORMAL");
+             opt->durable ? "FULL" : "NORMAL", cache);
     rc = sqlite3_exec(d->h, pragmas, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         if (errmsg)

@@ -22,8 +22,10 @@
  *   PostgreSQL  one statement of 6 parameters whatever the batch size: each column as an array
  *               literal, turned into rows by unnest() -- one round trip, nothing to plan per row.
  *
- * get-history writes its reply straight from the rows into one buffer (trk_jw), in MLflow's
- * pretty-printed layout, instead of building a jansson value per point.
+ * get-history writes its reply straight from the rows with a trk_jw writer, in MLflow's
+ * pretty-printed layout, instead of building a jansson value per point: into one buffer for up to
+ * STREAM_MIN_POINTS points, else streamed (ef_http_reply_stream) a piece at a time -- the stream
+ * owns the reader connection and the statement until the client has the last byte.
  */
 #include <float.h>
 #include <inttypes.h>
@@ -537,13 +539,13 @@ static void metric_row(trk_jw *w, const char *key, size_t keylen, ef_sql_stmt *s
 
 /* Reserves room for the whole history reply in w up front, from the number of points (an
  * index-only count) and a per-point upper bound: one allocation of which only the written part
- * is ever touched, instead of a buffer doubling as it fills (a big history -- 100,000 points are
- * ~10 MB of text -- would otherwise be copied at each step and briefly held twice). A hint only:
- * a point logged meanwhile just makes the buffer grow, and past PRESIZE_MAX it grows as usual.
- * 0 or -1 (e). */
-#define PRESIZE_MAX ((size_t)256 << 20)
+ * is ever touched, instead of a buffer doubling as it fills. A hint only: a point logged meanwhile
+ * just makes the buffer grow. Longer histories are streamed and reserve nothing. *count: the
+ * number of points. 0 or -1 (e). */
+#define STREAM_MIN_POINTS 4096        /* more points: the reply is streamed, not presized */
+#define STREAM_PIECE ((size_t)8 << 10) /* text written per refill of a stream's buffer */
 static int presize(ef_sql *db, trk_jw *w, const char *id, const char *key, size_t keylen,
-                   trk_err *e)
+                   size_t *count, trk_err *e)
 {
     ef_sql_stmt *st = NULL;
     trk_jw k;
@@ -557,7 +559,7 @@ static int presize(ef_sql *db, trk_jw *w, const char *id, const char *key, size_
         trk__fail_db(e, db, "metric history");
         goto out;
     }
-    n = (size_t)ef_sql_column_int64(st, 0);
+    *count = n = (size_t)ef_sql_column_int64(st, 0);
     /* per point: 81 bytes of indentation, punctuation and names, the key as written, a real
      * (<= 24 bytes), two int64 (<= 20 each) */
     trk__jw_init(&k);
@@ -565,11 +567,87 @@ static int presize(ef_sql *db, trk_jw *w, const char *id, const char *key, size_
     per_point = 81 + k.b.len + 24 + 20 + 20;
     trk__jw_release(&k);
     rc = 0;
-    if (n > 0 && n < PRESIZE_MAX / per_point && ef_buf_reserve(&w->b, 32 + n * per_point) != EF_OK)
+    if (n > 0 && n <= STREAM_MIN_POINTS && ef_buf_reserve(&w->b, 32 + n * per_point) != EF_OK)
         rc = trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
 out:
     ef_sql_finalize(st);
     return rc;
+}
+
+/* A history being streamed: st stands on the next row to write (state 0) until the rows are
+ * done (state 1); w.b holds text of which `sent` bytes are out. */
+typedef struct history_stream {
+    ef_tracking *t;
+    ef_sql *db;
+    ef_sql_stmt *st;
+    char *key;
+    size_t keylen, sent;
+    int state;
+    trk_jw w;
+} history_stream;
+
+static ssize_t history_fill(void *ctx, char *buf, size_t max)
+{
+    history_stream *hs = ctx;
+    size_t n = 0;
+    trk_err e;
+    while (n < max) {
+        if (hs->sent == hs->w.b.len) {
+            int step = EF_SQL_ROW;
+            if (hs->state) break;
+            ef_buf_clear(&hs->w.b);
+            hs->sent = 0;
+            while (step == EF_SQL_ROW && hs->w.b.len < STREAM_PIECE && !hs->w.err) {
+                metric_row(&hs->w, hs->key, hs->keylen, hs->st, NULL);
+                step = ef_sql_step(hs->st);
+            }
+            if (step < 0) {
+                trk__fail_db(&e, hs->db, "metric history (streamed)");
+                return -1;
+            }
+            if (step == EF_SQL_DONE) {
+                trk__jw_close(&hs->w);
+                trk__jw_close(&hs->w);
+                hs->state = 1;
+            }
+            if (hs->w.err) return -1;
+        }
+        size_t k = hs->w.b.len - hs->sent < max - n ? hs->w.b.len - hs->sent : max - n;
+        memcpy(buf + n, hs->w.b.data + hs->sent, k);
+        n += k;
+        hs->sent += k;
+    }
+    return (ssize_t)n;
+}
+
+static void history_done(void *ctx)
+{
+    history_stream *hs = ctx;
+    ef_sql_finalize(hs->st);
+    trk__release(hs->t, hs->db);
+    trk__jw_release(&hs->w);
+    free(hs->key);
+    free(hs);
+}
+
+/* Hands the history over to a stream: st on its first row, w holding the text before it. Takes
+ * db, st and w whatever happens. */
+static void history_stream_reply(ef_http_req *r, ef_tracking *t, ef_sql *db, ef_sql_stmt *st,
+                                 trk_jw *w, const char *key, size_t keylen)
+{
+    history_stream *hs = calloc(1, sizeof *hs);
+    trk_err e;
+    if (!hs || !(hs->key = strndup(key, keylen))) {
+        free(hs);
+        ef_sql_finalize(st);
+        trk__release(t, db);
+        trk__jw_release(w);
+        trk__fail(&e, TRK_INTERNAL_ERROR, "out of memory");
+        trk__reply_error(r, &e);
+        return;
+    }
+    *hs = (history_stream){t, db, st, hs->key, keylen, 0, 0, *w};
+    ef_http_reply_stream(r, 200, "application/json", history_fill, history_done, hs);
 }
 
 /* metrics/get-history {run_id*, metric_key*}: every point, ordered by step, then timestamp
@@ -584,13 +662,14 @@ void trk__h_get_history(ef_http_req *r, ef_tracking *t, const json_t *msg)
     ef_sql_stmt *st = NULL;
     trk_jw w;
     int step;
+    size_t count = 0;
 
     trk__jw_init(&w);
     if (trk__run_id(msg, &id, &e) < 0 || trk__str(msg, "metric_key", 1, &key, &e) < 0 ||
         trk__reader(t, &db, &e) != 0)
         goto fail;
     keylen = strlen(key);
-    if (presize(db, &w, id, key, keylen, &e) != 0) goto fail;
+    if (presize(db, &w, id, key, keylen, &count, &e) != 0) goto fail;
     if (ef_sql_prepare(db,
                        "SELECT value, timestamp, step, is_nan FROM metrics"
                        " WHERE run_uuid = ? AND key = ? ORDER BY step, timestamp, value",
@@ -601,6 +680,10 @@ void trk__h_get_history(ef_http_req *r, ef_tracking *t, const json_t *msg)
     step = ef_sql_step(st);
     if (step == EF_SQL_ROW) { /* no points: {} (MLflow omits empty repeated fields) */
         trk__jw_open(&w, "metrics", '[');
+        if (count > STREAM_MIN_POINTS && !w.err) {
+            history_stream_reply(r, t, db, st, &w, key, keylen);
+            return;
+        }
         for (; step == EF_SQL_ROW && !w.err; step = ef_sql_step(st))
             metric_row(&w, key, keylen, st, NULL);
         trk__jw_close(&w);

@@ -158,7 +158,9 @@ int ef_tracking_open(const ef_tracking_options *opt, ef_tracking **out, char **e
                                           : "mlflow-artifacts:/");
     if (!t->default_artifact_root) goto oom;
 
-    ef_sql_options so = {.busy_timeout_ms = 10000, .durable = opt->durable};
+    /* 512 KiB of page cache per connection (SQLite's default is 2 MiB): the hot tables are small
+     * and a server has up to 9 connections; the OS page cache holds the rest. */
+    ef_sql_options so = {.busy_timeout_ms = 10000, .durable = opt->durable, .cache_kib = 512};
     char *perr = NULL;
     rc = ef_sql_pool_open(opt->backend_uri, &so, 0, &t->pool, &perr);
     if (rc != EF_OK) {

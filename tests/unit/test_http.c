@@ -1,11 +1,12 @@
 /* Unit tests for src/http: a real server on 127.0.0.1, port 0, driven with libcurl and raw
  * sockets: routing, errors, bodies and limits, deadlines, keep-alive, concurrency, graceful stop,
- * metrics, TLS. */
+ * metrics, TLS, streamed replies. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdatomic.h>
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -89,6 +90,50 @@ static void h_slow(ef_http_req *r, void *ctx)
     ef_http_reply(r, 200, "text/plain", "slow done", 9);
 }
 
+/* Streamed replies: /stream?n=BYTES[&fail=AT] sends n bytes of stream_byte(i) through
+ * ef_http_reply_stream (fill errors once `fail` bytes are out); every done is counted. */
+static atomic_int g_stream_done;
+static atomic_size_t g_stream_filled;
+
+typedef struct stream_ctx {
+    size_t n, pos, fail;
+} stream_ctx;
+
+static char stream_byte(size_t i)
+{
+    return (char)('a' + (i * 7 + i / 4093) % 26);
+}
+
+static ssize_t stream_fill(void *ctx, char *buf, size_t max)
+{
+    stream_ctx *c = ctx;
+    if (c->fail && c->pos >= c->fail) return -1;
+    size_t k = c->n - c->pos < max ? c->n - c->pos : max;
+    if (k > 10000) k -= 1234; /* uneven pieces */
+    for (size_t i = 0; i < k; i++)
+        buf[i] = stream_byte(c->pos + i);
+    c->pos += k;
+    atomic_fetch_add(&g_stream_filled, k);
+    return (ssize_t)k;
+}
+
+static void stream_done(void *ctx)
+{
+    free(ctx);
+    atomic_fetch_add(&g_stream_done, 1);
+}
+
+static void h_stream(ef_http_req *r, void *ctx)
+{
+    (void)ctx;
+    const char *n = ef_http_req_query(r, "n"), *fail = ef_http_req_query(r, "fail");
+    stream_ctx *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->n = n ? strtoull(n, NULL, 10) : 0;
+    c->fail = fail ? strtoull(fail, NULL, 10) : 0;
+    ef_http_reply_stream(r, 200, "application/octet-stream", stream_fill, stream_done, c);
+}
+
 static void add_routes(ef_http_server *s)
 {
     /* registered in an order where the less specific pattern comes first */
@@ -106,6 +151,7 @@ static void add_routes(ef_http_server *s)
     assert_int_equal(ef_http_route(s, "PUT", "/raw", h_raw, NULL), EF_OK);
     assert_int_equal(ef_http_route(s, "GET", "/noreply", h_noreply, NULL), EF_OK);
     assert_int_equal(ef_http_route(s, "GET", "/slow", h_slow, NULL), EF_OK);
+    assert_int_equal(ef_http_route(s, "GET", "/stream", h_stream, NULL), EF_OK);
 }
 
 static ef_http_server *start(ef_http_config *cfg)
@@ -745,6 +791,82 @@ static void test_tls(void **state)
     ef_fs_rm_rf(dir);
 }
 
+/* Waits up to 5 s for the done count to reach want, then checks it stays there. */
+static void expect_done(int want)
+{
+    for (int i = 0; i < 500 && atomic_load(&g_stream_done) < want; i++)
+        ef_sleep_ms(10);
+    ef_sleep_ms(100);
+    assert_int_equal(atomic_load(&g_stream_done), want);
+}
+
+static void test_stream(void **state)
+{
+    (void)state;
+    const size_t n = 5u << 20;
+    int done0 = atomic_load(&g_stream_done);
+    resp r;
+    char path[64];
+    snprintf(path, sizeof path, "/stream?n=%zu", n);
+    assert_int_equal(do_req(NULL, "http", g_port, "GET", path, NULL, 0, NULL, &r), CURLE_OK);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.headers.data, "Content-Type: application/octet-stream"));
+    assert_non_null(strstr(r.headers.data, "Transfer-Encoding: chunked"));
+    assert_int_equal(r.body.len, n);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += r.body.data[i] != stream_byte(i);
+    assert_int_equal(bad, 0);
+    resp_release(&r);
+    expect_done(done0 + 1);
+    /* an empty stream: 200 with no body */
+    assert_int_equal(do_req(NULL, "http", g_port, "GET", "/stream?n=0", NULL, 0, NULL, &r),
+                     CURLE_OK);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body.len, 0);
+    resp_release(&r);
+    expect_done(done0 + 2);
+    /* fill failing at 1 MB: the client gets a truncated body, done still runs once */
+    snprintf(path, sizeof path, "/stream?n=%zu&fail=%zu", n, (size_t)1 << 20);
+    assert_int_not_equal(do_req(NULL, "http", g_port, "GET", path, NULL, 0, NULL, &r), CURLE_OK);
+    assert_true(r.body.len < n);
+    resp_release(&r);
+    expect_done(done0 + 3);
+    /* the request counts in the route's metrics */
+    assert_int_equal(do_req(NULL, "http", g_port, "GET", "/metrics", NULL, 0, NULL, &r), CURLE_OK);
+    assert_non_null(strstr(r.body.data, "edgeflow_http_requests_total{server=\"test\","
+                                        "route=\"/stream\",method=\"GET\",code=\"200\"} 3"));
+    resp_release(&r);
+}
+
+/* A client that reads a little of a 500 MB stream and hangs up: the stream stops, done once. */
+static void test_stream_disconnect(void **state)
+{
+    (void)state;
+    int done0 = atomic_load(&g_stream_done);
+    atomic_store(&g_stream_filled, 0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(g_port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {.tv_sec = 5, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const char req[] = "GET /stream?n=500000000 HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(send(fd, req, sizeof req - 1, MSG_NOSIGNAL), (ssize_t)(sizeof req - 1));
+    size_t got = 0;
+    char buf[16384];
+    while (got < ((size_t)256 << 10)) {
+        ssize_t k = recv(fd, buf, sizeof buf, 0);
+        assert_true(k > 0);
+        if (got == 0) assert_memory_equal(buf, "HTTP/1.1 200", 12);
+        got += (size_t)k;
+    }
+    close(fd);
+    expect_done(done0 + 1);
+    /* it stopped soon after the hang-up, far from the 500 MB */
+    assert_true(atomic_load(&g_stream_filled) < ((size_t)64 << 20));
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
@@ -764,6 +886,8 @@ int main(void)
         cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_stream_disconnect),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
