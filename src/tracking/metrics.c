@@ -187,28 +187,17 @@ void trk__h_log_metric(ef_http_req *r, ef_tracking *t, const json_t *msg)
         trk__int(msg, "step", 0, &m.step, &e) < 0 || metric_check(&m, &e) != 0)
         goto fail;
     metric_normalise(&m);
-    if (trk__writer(t, &db, &e) != 0) goto fail;
-    if (ef_sql_dialect(db) == EF_SQL_POSTGRES) {
+    if (t->dialect == EF_SQL_POSTGRES) {
+        if (trk__writer(t, &db, &e) != 0) goto fail;
         rc = put_one_pg(db, id, &m, &e);
         trk__release(t, db);
         if (rc != 0) goto fail;
         trk__reply(r, json_object());
         return;
     }
-    if (ef_sql_begin(db) != 0) {
-        trk__fail_db(&e, db, "begin");
-        goto done;
-    }
-    if (trk__run_check(db, id, 1, NULL, &e) != 0 || put_one(db, id, &m, &e) != 0) goto done;
-    if (ef_sql_commit(db) != 0) {
-        trk__fail_db(&e, db, "commit");
-        goto done;
-    }
-    rc = 0;
-done:
-    if (rc != 0) ef_sql_rollback(db);
-    trk__release(t, db);
-    if (rc != 0) goto fail;
+    if (trk__tx_begin(t, &db, &e) != 0) goto fail;
+    if (trk__run_check(db, id, 1, NULL, &e) == 0 && put_one(db, id, &m, &e) == 0) rc = 0;
+    if (trk__tx_finish(t, db, rc, &e) != 0) goto fail;
     trk__reply(r, json_object());
     return;
 fail:
@@ -490,24 +479,12 @@ void trk__h_log_batch(ef_http_req *r, ef_tracking *t, const json_t *msg)
                           ps[i].key);
                 goto fail;
             }
-    if (trk__writer(t, &db, &e) != 0) goto fail;
-    if (ef_sql_begin(db) != 0) {
-        trk__fail_db(&e, db, "begin");
-        goto done;
-    }
-    if (trk__run_check(db, id, 1, NULL, &e) != 0 || trk__params_put(db, id, ps, np, 0, &e) != 0)
-        goto done;
-    if (nm > 0 && put_batch(db, id, ms, nm, &e) != 0) goto done;
-    if (trk__tags_put(db, id, ts, nt, &e) != 0) goto done;
-    if (ef_sql_commit(db) != 0) {
-        trk__fail_db(&e, db, "commit");
-        goto done;
-    }
-    rc = 0;
-done:
-    if (rc != 0) ef_sql_rollback(db);
-    trk__release(t, db);
-    if (rc != 0) goto fail;
+    if (trk__tx_begin(t, &db, &e) != 0) goto fail;
+    if (trk__run_check(db, id, 1, NULL, &e) == 0 &&
+        trk__params_put(db, id, ps, np, 0, &e) == 0 &&
+        (nm == 0 || put_batch(db, id, ms, nm, &e) == 0) && trk__tags_put(db, id, ts, nt, &e) == 0)
+        rc = 0;
+    if (trk__tx_finish(t, db, rc, &e) != 0) goto fail;
     trk__reply(r, json_object());
     goto out;
 fail:

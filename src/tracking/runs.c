@@ -299,28 +299,6 @@ static void random_name(char *out, size_t len)
              nouns[n % (sizeof nouns / sizeof *nouns)], num % 1000);
 }
 
-static int begin(ef_tracking *t, ef_sql **db, trk_err *e)
-{
-    if (trk__writer(t, db, e) != 0) return -1;
-    if (ef_sql_begin(*db) != 0) {
-        trk__fail_db(e, *db, "begin");
-        trk__release(t, *db);
-        *db = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-/* Commits (or rolls back when rc != 0) and gives the writer back. */
-static int finish(ef_tracking *t, ef_sql *db, int rc, trk_err *e)
-{
-    if (db == NULL) return rc;
-    if (rc == 0 && ef_sql_commit(db) != 0) rc = trk__fail_db(e, db, "commit");
-    if (rc != 0) ef_sql_rollback(db);
-    trk__release(t, db);
-    return rc;
-}
-
 /* runs/create {experiment_id, user_id, run_name, start_time, tags} -> {run} */
 static void h_create(ef_http_req *r, ef_tracking *t, const json_t *msg)
 {
@@ -372,7 +350,7 @@ static void h_create(ef_http_req *r, ef_tracking *t, const json_t *msg)
     if (n) memcpy(all, kv, n * sizeof *kv);
     if (tag_name == NULL) all[n] = (trk_kv){TRK_RUN_NAME_TAG, name, strlen(name)};
 
-    if (begin(t, &db, &e) != 0) goto fail;
+    if (trk__tx_begin(t, &db, &e) != 0) goto fail;
     {
         int64_t id = -1;
         char *end = NULL;
@@ -434,7 +412,7 @@ static void h_create(ef_http_req *r, ef_tracking *t, const json_t *msg)
 done:
     ef_sql_finalize(st);
     st = NULL;
-    if (finish(t, db, rc, &e) != 0) goto fail;
+    if (trk__tx_finish(t, db, rc, &e) != 0) goto fail;
     trk__reply(r, json_pack("{s:o}", "run", run));
     run = NULL;
     goto out;
@@ -498,7 +476,7 @@ static void h_update(ef_http_req *r, ef_tracking *t, const json_t *msg)
             goto fail;
         }
     }
-    if (begin(t, &db, &e) != 0) goto fail;
+    if (trk__tx_begin(t, &db, &e) != 0) goto fail;
     if (trk__run_check(db, id, 1, NULL, &e) != 0) goto done;
     if (ef_sql_prepare(db, "UPDATE runs SET status = COALESCE(?, status), end_time = CASE WHEN ? <> 0"
                            " THEN ? ELSE end_time END WHERE run_uuid = ?", &st) != 0) {
@@ -522,7 +500,7 @@ static void h_update(ef_http_req *r, ef_tracking *t, const json_t *msg)
     rc = 0;
 done:
     ef_sql_finalize(st);
-    if (finish(t, db, rc, &e) != 0) goto fail;
+    if (trk__tx_finish(t, db, rc, &e) != 0) goto fail;
     trk__reply(r, json_pack("{s:O}", "run_info", json_object_get(run, "info")));
     json_decref(run);
     return;
@@ -667,7 +645,7 @@ static void run_write(ef_http_req *r, ef_tracking *t, const json_t *msg, char op
         }
         if (trk__list(msg, "datasets", &datasets, &own, &e) < 0) goto fail;
     }
-    if (begin(t, &db, &e) != 0) goto fail;
+    if (trk__tx_begin(t, &db, &e) != 0) goto fail;
     if (trk__run_check(db, id, op != 'd' && op != 'r', &eid, &e) != 0) goto done;
     switch (op) {
     case 'd':
@@ -720,7 +698,7 @@ static void run_write(ef_http_req *r, ef_tracking *t, const json_t *msg, char op
     rc = 0;
 done:
     ef_sql_finalize(st);
-    if (finish(t, db, rc, &e) != 0) goto fail;
+    if (trk__tx_finish(t, db, rc, &e) != 0) goto fail;
     trk__reply(r, json_object());
     goto out;
 fail:

@@ -309,3 +309,24 @@ out:
     ef_buf_release(&sql);
     return rc;
 }
+
+int trk__tx_begin(ef_tracking *t, ef_sql **db, trk_err *e)
+{
+    if (trk__writer(t, db, e) != 0) return -1;
+    if (ef_sql_begin(*db) != 0) {
+        trk__fail_db(e, *db, "begin");
+        trk__release(t, *db);
+        *db = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int trk__tx_finish(ef_tracking *t, ef_sql *db, int rc, trk_err *e)
+{
+    if (db == NULL) return rc;
+    if (rc == 0 && ef_sql_commit(db) != 0) rc = trk__fail_db(e, db, "commit");
+    if (rc != 0) ef_sql_rollback(db);
+    trk__release(t, db);
+    return rc;
+}

@@ -176,5 +176,10 @@ int trk__query_in(ef_sql *db, const char *select, const char *tail, const json_t
 int trk__reader(ef_tracking *t, ef_sql **db, trk_err *e);
 int trk__writer(ef_tracking *t, ef_sql **db, trk_err *e);
 void trk__release(ef_tracking *t, ef_sql *db);
+/* A write transaction: takes the writer and BEGINs (on failure the writer is given back, *db is
+ * NULL, -1 with e). trk__tx_finish commits when rc == 0 (else, or when the commit fails, rolls
+ * back), gives the writer back and returns the final rc; db NULL is a no-op returning rc. */
+int trk__tx_begin(ef_tracking *t, ef_sql **db, trk_err *e);
+int trk__tx_finish(ef_tracking *t, ef_sql *db, int rc, trk_err *e);
 
 #endif
