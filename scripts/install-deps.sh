@@ -9,12 +9,12 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libjansson-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libyaml-dev
-  libpq-dev libcmocka-dev zlib1g-dev libsodium-dev
+  libpq-dev libcmocka-dev zlib1g-dev libsodium-dev libopenblas-dev liblapacke-dev libxgboost-dev
   # runtime peers for the demo and tests
   mosquitto mosquitto-clients postgresql sqlite3 curl ca-certificates rabbitmq-server
   # integration tests and benchmarks
   python3 python3-pytest python3-requests python3-boto3 python3-paho-mqtt python3-yaml
-  python3-pandas
+  python3-pandas python3-sklearn python3-xgboost
   wrk time nodejs
 )
 
