@@ -235,6 +235,46 @@ int ef_estimator_set(ef_estimator *e, const char *name, const char *value, ef_ml
     return json_object_set_new(e->params, name, v) ? EF_ENOMEM : EF_OK;
 }
 
+int ef_estimator_set_json(ef_estimator *e, const char *name, const json_t *v, ef_ml_err *err)
+{
+    char text[512];
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+        snprintf(text, sizeof text, "None");
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        snprintf(text, sizeof text, "%s", json_is_true(v) ? "true" : "false");
+        break;
+    case JSON_INTEGER:
+        snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        break;
+    case JSON_REAL:
+        snprintf(text, sizeof text, "%.17g", json_real_value(v));
+        break;
+    case JSON_STRING:
+        if (json_string_length(v) >= sizeof text)
+            return ef_ml_errf(err, EF_EINVAL, "parameter %s: value too long", name);
+        snprintf(text, sizeof text, "%s", json_string_value(v));
+        break;
+    case JSON_ARRAY: {
+        size_t i, off = 0;
+        json_t *x;
+        text[0] = 0;
+        json_array_foreach(v, i, x) {
+            if (!json_is_integer(x) || off > sizeof text - 32)
+                return ef_ml_errf(err, EF_EINVAL, "parameter %s: expected a list of integers", name);
+            off += (size_t)snprintf(text + off, sizeof text - off, "%s%" JSON_INTEGER_FORMAT,
+                                    i ? "," : "", json_integer_value(x));
+        }
+        break;
+    }
+    default:
+        return ef_ml_errf(err, EF_EINVAL, "parameter %s: objects are not parameter values", name);
+    }
+    return ef_estimator_set(e, name, text, err);
+}
+
 static const json_t *pget(const ef_estimator *e, const char *name)
 {
     const json_t *v = json_object_get(e->params, name);

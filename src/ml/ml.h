@@ -124,7 +124,8 @@ const ef_ml_type *const *ef_ml_types(void);
 const ef_ml_type *ef_ml_type_find(const char *name);
 
 extern const ef_ml_type ef_ml_elasticnet, ef_ml_lasso, ef_ml_ridge, ef_ml_linear_regression,
-    ef_ml_logistic_regression, ef_ml_lda, ef_ml_mlp_classifier, ef_ml_mlp_regressor, ef_ml_xgboost;
+    ef_ml_logistic_regression, ef_ml_lda, ef_ml_mlp_classifier, ef_ml_mlp_regressor, ef_ml_xgboost,
+    ef_ml_xgboost_classifier;
 
 /* A new estimator of type t with default parameters. NULL on ENOMEM. */
 ef_estimator *ef_estimator_new(const ef_ml_type *t);
@@ -132,6 +133,9 @@ void ef_estimator_free(ef_estimator *e);
 /* Sets one parameter from text ("alpha", "0.5"). EF_ENOTFOUND (unknown name, the message lists
  * the known ones) or EF_EINVAL (bad value, the message says what is expected). */
 int ef_estimator_set(ef_estimator *e, const char *name, const char *value, ef_ml_err *err);
+/* Sets one parameter from a JSON value (model.json's "params"): null, bool, number, string or
+ * an array of integers, checked against the parameter's kind like ef_estimator_set. */
+int ef_estimator_set_json(ef_estimator *e, const char *name, const json_t *v, ef_ml_err *err);
 /* Validates (n > 0, d > 0, finite values, a classifier sees >= 2 classes), sets n_features and
  * classes, then calls the type's fit. Refitting an estimator first releases the old state. */
 int ef_estimator_fit(ef_estimator *e, const ef_mat *X, const double *y, ef_ml_err *err);
