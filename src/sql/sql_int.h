@@ -1,4 +1,5 @@
-/* sql_int.h - internals shared by sql.c (dispatch) and the backends sql_sqlite.c / sql_pg.c.
+/* sql_int.h - internals shared by sql.c (dispatch) and the backends sql_sqlite.c / sql_pg.c (with
+ * sql_pg_prep.c; the PostgreSQL files share sql_pg_int.h too).
  *
  * Each backend embeds `ef_sql` / `ef_sql_stmt` as the FIRST member of its own connection and
  * statement structs, fills in a vtable, and exposes one open function. sql.c implements every

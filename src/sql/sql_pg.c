@@ -43,8 +43,12 @@
  *
  * Why hand-written: libpq is the packaged client; this file is only the mapping of sql.h's
  * SQLite-shaped API (positional '?', step/column) onto libpq's execute-then-read model.
+ *
+ * Files: this one holds the connection, the session, the statement state machine and result
+ * mapping; sql_pg_prep.c the placeholder translation and the prepared-statement cache. They
+ * share sql_pg_int.h.
  */
-#include "sql/sql_int.h"
+#include "sql/sql_pg_int.h"
 
 #include "base/err.h"
 #include "base/log.h"
@@ -64,38 +68,7 @@
 #define PG_DB_MAGIC 0x45465047u   /* "EFPG" */
 #define PG_STMT_MAGIC 0x45465053u /* "EFPS" */
 #define PG_DEAD_MAGIC 0xdeadbeefu
-#define PG_CACHE_MAX 32
-#define PG_MAX_PARAMS 65535 /* protocol limit (Int16 count) */
 #define PG_OID_BOOL 16
-#define PG_OID_BYTEA 17
-
-/* One server-side prepared statement. */
-typedef struct pg_prep {
-    char *sql;     /* translated text */
-    char *sig;     /* parameter types (see sig_oid); (sql, sig) is the cache key */
-    char name[32]; /* server-side name, unique per connection handle */
-    int nparams;   /* highest $n used */
-    uint64_t gen;  /* session generation it was prepared in; 0 = not (yet) prepared */
-    int refs;      /* statements currently using it (never evicted while > 0) */
-    int cached;    /* owned by the cache (else freed with its last reference) */
-    uint64_t used; /* LRU tick */
-} pg_prep;
-
-typedef struct pg_db {
-    ef_sql base; /* first member: sql_int.h */
-    uint32_t magic;
-    PGconn *conn;
-    char *settings;     /* SET statements run after every (re)connect */
-    uint64_t gen;       /* bumped on every successful (re)connect */
-    uint64_t next_name; /* counter for statement names */
-    uint64_t tick;      /* LRU clock */
-    pg_prep *cache[PG_CACHE_MAX];
-    int ncache;
-    ef_strlist dead_names; /* prepared statements to DEALLOCATE once the session allows it */
-    int nstmts;            /* live statements (must be 0 at close) */
-    int in_txn;            /* a transaction was open when the last command was sent */
-    int txn_lost;          /* the session died inside a transaction: only ROLLBACK is accepted */
-} pg_db;
 
 typedef struct pg_param {
     char *data; /* NUL-terminated copy (text) or raw bytes (binary) */
@@ -110,9 +83,9 @@ enum { ST_IDLE = 0, ST_ROWS, ST_DONE };
 typedef struct pg_stmt {
     ef_sql_stmt base; /* first member: sql_int.h */
     uint32_t magic;
-    char *sql;     /* translated text */
-    char *want;    /* signature of the current bindings ('n' for NULL) */
-    pg_prep *prep; /* the variant last executed (a reference), or NULL */
+    char *sql;          /* translated text */
+    char *want;         /* signature of the current bindings ('n' for NULL) */
+    sql__pg_prep *prep; /* the variant last executed (a reference), or NULL */
     int nparams;
     pg_param *params;
     const char **values; /* views built for PQexecPrepared */
@@ -127,9 +100,9 @@ typedef struct pg_stmt {
     unsigned char *blob; /* PQunescapeBytea output for column_blob */
 } pg_stmt;
 
-static pg_db *D(ef_sql *db)
+static sql__pg_db *D(ef_sql *db)
 {
-    pg_db *d = (pg_db *)db;
+    sql__pg_db *d = (sql__pg_db *)db;
     assert(d && d->magic == PG_DB_MAGIC);
     return d;
 }
@@ -164,7 +137,7 @@ static void one_line(char *dst, size_t n, const char *src)
 
 /* Records the error of res (or of the connection when res has none) as
  * "<what>: <message>: <detail> [SQLSTATE]" and returns the EF_* code for it. */
-static int set_pg_err(pg_db *d, const char *what, const PGresult *res)
+int sql__pg_set_err(sql__pg_db *d, const char *what, const PGresult *res)
 {
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
@@ -191,8 +164,8 @@ static int set_pg_err(pg_db *d, const char *what, const PGresult *res)
     return EF_EDB;
 }
 
-static void set_errf(pg_db *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_errf(pg_db *d, const char *fmt, ...)
+static void set_errf(sql__pg_db *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_errf(sql__pg_db *d, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -211,23 +184,23 @@ static void notice_cb(void *arg, const char *message)
 /* ---- session -------------------------------------------------------------------------- */
 
 /* Runs the per-session settings; on failure records the error. */
-static int apply_settings(pg_db *d)
+static int apply_settings(sql__pg_db *d)
 {
     PGresult *res = PQexec(d->conn, d->settings);
     int err = EF_OK;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) err = set_pg_err(d, "session settings", res);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) err = sql__pg_set_err(d, "session settings", res);
     PQclear(res);
     return err;
 }
 
 /* Re-establishes a broken connection. Server-side statements died with the old session: the
  * generation bump makes every statement re-prepare on its next execution. */
-static int reconnect(pg_db *d)
+static int reconnect(sql__pg_db *d)
 {
     EF_WARN("postgresql: connection lost, reconnecting");
     PQreset(d->conn);
     if (PQstatus(d->conn) != CONNECTION_OK) {
-        set_pg_err(d, "reconnect", NULL);
+        sql__pg_set_err(d, "reconnect", NULL);
         return EF_EDB;
     }
     d->gen++;
@@ -240,7 +213,7 @@ static int reconnect(pg_db *d)
 /* Called before sending a command: a usable session, and no transaction silently lost. A
  * transaction that died with its session must be acknowledged by ROLLBACK, or the caller's next
  * statements would autocommit one by one on the new session and its COMMIT would "succeed". */
-static int ensure_conn(pg_db *d)
+static int ensure_conn(sql__pg_db *d)
 {
     if (d->txn_lost) {
         set_errf(d, "the connection to PostgreSQL was lost inside a transaction, which was "
@@ -256,7 +229,7 @@ static int ensure_conn(pg_db *d)
 }
 
 /* After a failed call: if the session is gone, repair it now so the next call can work. */
-static void after_failure(pg_db *d)
+void sql__pg_after_failure(sql__pg_db *d)
 {
     if (PQstatus(d->conn) != CONNECTION_BAD) return;
     if (d->in_txn) d->txn_lost = 1;
@@ -268,7 +241,7 @@ static void after_failure(pg_db *d)
 
 /* DEALLOCATEs statements dropped earlier, in one round trip, when the transaction state allows
  * it (not inside a failed transaction). Failures only cost server memory: logged, not returned. */
-static void flush_dead(pg_db *d)
+static void flush_dead(sql__pg_db *d)
 {
     if (d->dead_names.n == 0) return;
     PGTransactionStatusType ts = PQtransactionStatus(d->conn);
@@ -296,154 +269,11 @@ static void flush_dead(pg_db *d)
     d->dead_names.n -= i;
 }
 
-/* Forgets a server-side statement: queued for DEALLOCATE (if it exists in this session). */
-static void prep_free(pg_db *d, pg_prep *p)
-{
-    if (!p) return;
-    if (p->gen == d->gen && ef_strlist_push(&d->dead_names, p->name) != EF_OK)
-        EF_DEBUG("postgresql: out of memory queueing DEALLOCATE %s", p->name);
-    free(p->sql);
-    free(p->sig);
-    free(p);
-}
-
-/* ---- placeholder translation ---------------------------------------------------------- */
-
-static int is_ident(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '$' || (unsigned char)c >= 0x80;
-}
-
-/* Length of the dollar-quote tag ("$tag$" or "$$") starting at s, or 0 if none. */
-static size_t dollar_tag(const char *s)
-{
-    size_t i = 1;
-    if (s[i] == '$') return 2;
-    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '_' ||
-          (unsigned char)s[i] >= 0x80))
-        return 0;
-    while (s[i] && s[i] != '$' && is_ident(s[i]))
-        i++;
-    return s[i] == '$' ? i + 1 : 0;
-}
-
-/* Translates '?' / '?NNN' to $n into out (malloc'd). *nparams = the highest parameter number
- * (explicit $n already in the text count too). EF_EINVAL for a parameter number out of range. */
-static int translate(const char *sql, char **out, int *nparams, char *err, size_t errlen)
-{
-    size_t n = strlen(sql);
-    /* '?' (1 byte) becomes "$65535" at most (6 bytes) */
-    char *o = malloc(n * 6 + 1);
-    size_t w = 0;
-    long max = 0;
-    if (!o) return EF_ENOMEM;
-    for (size_t i = 0; i < n;) {
-        char c = sql[i];
-        char prev = i > 0 ? sql[i - 1] : ' ';
-        if (c == '\'') {
-            int esc = (prev == 'E' || prev == 'e') && (i < 2 || !is_ident(sql[i - 2]));
-            o[w++] = sql[i++];
-            while (i < n) {
-                if (esc && sql[i] == '\\' && i + 1 < n) {
-                    o[w++] = sql[i++];
-                    o[w++] = sql[i++];
-                    continue;
-                }
-                if (sql[i] == '\'') {
-                    o[w++] = sql[i++];
-                    if (i < n && sql[i] == '\'') { /* '' inside the literal */
-                        o[w++] = sql[i++];
-                        continue;
-                    }
-                    break;
-                }
-                o[w++] = sql[i++];
-            }
-        } else if (c == '"') {
-            o[w++] = sql[i++];
-            while (i < n) {
-                if (sql[i] == '"') {
-                    o[w++] = sql[i++];
-                    if (i < n && sql[i] == '"') {
-                        o[w++] = sql[i++];
-                        continue;
-                    }
-                    break;
-                }
-                o[w++] = sql[i++];
-            }
-        } else if (c == '-' && sql[i + 1] == '-') {
-            while (i < n && sql[i] != '\n')
-                o[w++] = sql[i++];
-        } else if (c == '/' && sql[i + 1] == '*') {
-            int depth = 0;
-            while (i < n) {
-                if (sql[i] == '/' && sql[i + 1] == '*') {
-                    depth++;
-                    o[w++] = sql[i++];
-                } else if (sql[i] == '*' && sql[i + 1] == '/') {
-                    o[w++] = sql[i++];
-                    if (--depth == 0) {
-                        o[w++] = sql[i++];
-                        break;
-                    }
-                }
-                o[w++] = sql[i++];
-            }
-        } else if (c == '$' && !is_ident(prev) && sql[i + 1] >= '0' && sql[i + 1] <= '9') {
-            /* an explicit $n: count it, copy it */
-            char *end;
-            long v = strtol(sql + i + 1, &end, 10);
-            if (v > max) max = v;
-            while (sql + i < end)
-                o[w++] = sql[i++];
-            if (v < 1 || v > PG_MAX_PARAMS) goto range;
-        } else if (c == '$' && !is_ident(prev) && dollar_tag(sql + i)) {
-            size_t tl = dollar_tag(sql + i);
-            const char *tag = sql + i;
-            const char *close = NULL;
-            for (const char *p = sql + i + tl; (p = strchr(p, '$')) != NULL; p++) {
-                if (strncmp(p, tag, tl) == 0) {
-                    close = p;
-                    break;
-                }
-            }
-            size_t stop = close ? (size_t)(close - sql) + tl : n;
-            while (i < stop)
-                o[w++] = sql[i++];
-        } else if (c == '?') {
-            long v;
-            i++;
-            if (sql[i] >= '0' && sql[i] <= '9') {
-                char *end;
-                v = strtol(sql + i, &end, 10);
-                i = (size_t)(end - sql);
-            } else {
-                v = max + 1;
-            }
-            if (v < 1 || v > PG_MAX_PARAMS) goto range;
-            if (v > max) max = v;
-            w += (size_t)sprintf(o + w, "$%ld", v);
-        } else {
-            o[w++] = sql[i++];
-        }
-    }
-    o[w] = '\0';
-    *out = o;
-    *nparams = (int)max;
-    return EF_OK;
-range:
-    snprintf(err, errlen, "prepare: parameter number out of range (1..%d)", PG_MAX_PARAMS);
-    free(o);
-    return EF_EINVAL;
-}
-
 /* ---- connection vtable ---------------------------------------------------------------- */
 
 static void pg_close(ef_sql *db)
 {
-    pg_db *d = D(db);
+    sql__pg_db *d = D(db);
     if (d->nstmts) EF_WARN("postgresql: closing a connection with %d live statements", d->nstmts);
     assert(d->nstmts == 0);
     for (int i = 0; i < d->ncache; i++) {
@@ -463,16 +293,16 @@ static int is_rollback(const char *sql)
 {
     while (*sql == ' ' || *sql == '\n' || *sql == '\t')
         sql++;
-    if (strncasecmp(sql, "ROLLBACK", 8) != 0 || is_ident(sql[8])) return 0;
+    if (strncasecmp(sql, "ROLLBACK", 8) != 0 || sql__pg_is_ident(sql[8])) return 0;
     sql += 8;
     while (*sql == ' ' || *sql == '\n' || *sql == '\t')
         sql++;
-    return strncasecmp(sql, "TO", 2) != 0 || is_ident(sql[2]);
+    return strncasecmp(sql, "TO", 2) != 0 || sql__pg_is_ident(sql[2]);
 }
 
 static int pg_exec(ef_sql *db, const char *sql)
 {
-    pg_db *d = D(db);
+    sql__pg_db *d = D(db);
     if (d->txn_lost && is_rollback(sql)) {
         d->txn_lost = 0; /* acknowledged; the new session has no transaction to roll back */
         return EF_OK;
@@ -482,134 +312,11 @@ static int pg_exec(ef_sql *db, const char *sql)
     PGresult *res = PQexec(d->conn, sql);
     ExecStatusType rs = PQresultStatus(res);
     if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK && rs != PGRES_EMPTY_QUERY) {
-        err = set_pg_err(d, NULL, res);
-        after_failure(d);
+        err = sql__pg_set_err(d, NULL, res);
+        sql__pg_after_failure(d);
     }
     PQclear(res);
     return err;
-}
-
-/* Parameter type codes of a signature: one char per parameter. A prepared variant holds
- * 'i' int8, 'd' float8, 'b' bytea or 'u' (unknown: the server infers it from the context, used
- * for text, so text can feed jsonb, timestamptz, numeric ... columns). A wanted signature may
- * also hold 'n' (NULL bound), which any variant accepts. */
-static Oid sig_oid(char c)
-{
-    switch (c) {
-    case 'i':
-        return 20; /* int8 */
-    case 'd':
-        return 701; /* float8 */
-    case 'b':
-        return PG_OID_BYTEA;
-    default:
-        return 0;
-    }
-}
-
-static int sig_accepts(const char *have, const char *want)
-{
-    for (; *want; have++, want++) {
-        if (*want != 'n' && *want != *have) return 0;
-    }
-    return 1;
-}
-
-/* Makes sure p exists in the current session. */
-static int server_prepare(pg_db *d, pg_prep *p)
-{
-    Oid types[64];
-    Oid *tv = types;
-    int err = EF_OK;
-    if (p->gen == d->gen) return EF_OK;
-    if (p->nparams > (int)(sizeof types / sizeof types[0])) {
-        tv = malloc((size_t)p->nparams * sizeof *tv);
-        if (!tv) return EF_ENOMEM;
-    }
-    for (int i = 0; i < p->nparams; i++)
-        tv[i] = sig_oid(p->sig[i]);
-    PGresult *res = PQprepare(d->conn, p->name, p->sql, p->nparams, tv);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        err = set_pg_err(d, "prepare", res);
-        if (err == EF_EEXIST) err = EF_EDB;
-        after_failure(d);
-    } else {
-        p->gen = d->gen;
-    }
-    PQclear(res);
-    if (tv != types) free(tv);
-    return err;
-}
-
-static void cache_remove(pg_db *d, pg_prep *p)
-{
-    for (int i = 0; p->cached && i < d->ncache; i++) {
-        if (d->cache[i] == p) {
-            d->cache[i] = d->cache[--d->ncache];
-            p->cached = 0;
-        }
-    }
-}
-
-/* Finds (in the cache) or creates and prepares a variant of translated text sql that accepts
- * the wanted signature; the entry's reference count is taken for the caller. */
-static int prep_get(pg_db *d, const char *sql, int nparams, const char *want, pg_prep **out)
-{
-    int victim = -1;
-    pg_prep *p = NULL;
-    int err;
-    for (int i = 0; i < d->ncache; i++) {
-        pg_prep *c = d->cache[i];
-        if (c->nparams == nparams && strcmp(c->sql, sql) == 0 && sig_accepts(c->sig, want)) {
-            p = c;
-            break;
-        }
-        if (c->refs == 0 && (victim < 0 || c->used < d->cache[victim]->used)) victim = i;
-    }
-    if (!p) {
-        p = calloc(1, sizeof *p);
-        if (!p) return EF_ENOMEM;
-        p->sql = strdup(sql);
-        p->sig = malloc((size_t)nparams + 1);
-        if (!p->sql || !p->sig) {
-            free(p->sql);
-            free(p->sig);
-            free(p);
-            return EF_ENOMEM;
-        }
-        for (int i = 0; i < nparams; i++)
-            p->sig[i] = want[i] == 'n' ? 'u' : want[i];
-        p->sig[nparams] = '\0';
-        p->nparams = nparams;
-        snprintf(p->name, sizeof p->name, "ef_%" PRIu64, ++d->next_name);
-        if (d->ncache < PG_CACHE_MAX) {
-            p->cached = 1;
-            d->cache[d->ncache++] = p;
-        } else if (victim >= 0) {
-            prep_free(d, d->cache[victim]);
-            p->cached = 1;
-            d->cache[victim] = p;
-        } /* else: every cached one is referenced; this one belongs to its statement */
-    }
-    p->used = ++d->tick;
-    err = server_prepare(d, p);
-    if (err != EF_OK) {
-        /* not kept: a text that does not prepare should not hold a cache slot */
-        if (p->refs == 0) {
-            cache_remove(d, p);
-            prep_free(d, p);
-        }
-        return err;
-    }
-    p->refs++;
-    *out = p;
-    return EF_OK;
-}
-
-static void prep_release(pg_db *d, pg_prep *p)
-{
-    if (!p) return;
-    if (--p->refs == 0 && !p->cached) prep_free(d, p);
 }
 
 static void stmt_free(pg_stmt *s)
@@ -632,7 +339,7 @@ static void stmt_free(pg_stmt *s)
  * bound values are known (see sig_oid); without parameters, right away. */
 static int pg_prepare(ef_sql *db, const char *sql, ef_sql_stmt **out)
 {
-    pg_db *d = D(db);
+    sql__pg_db *d = D(db);
     pg_stmt *s = NULL;
     int err = ensure_conn(d);
     if (err != EF_OK) return err;
@@ -640,7 +347,7 @@ static int pg_prepare(ef_sql *db, const char *sql, ef_sql_stmt **out)
     if (!s) return EF_ENOMEM;
     s->magic = PG_STMT_MAGIC;
     s->base.db = db;
-    err = translate(sql, &s->sql, &s->nparams, d->base.errmsg, sizeof d->base.errmsg);
+    err = sql__pg_translate(sql, &s->sql, &s->nparams, d->base.errmsg, sizeof d->base.errmsg);
     if (err != EF_OK) goto fail;
     s->want = malloc((size_t)s->nparams + 1);
     if (!s->want) {
@@ -662,7 +369,7 @@ static int pg_prepare(ef_sql *db, const char *sql, ef_sql_stmt **out)
             s->params[i].is_null = 1;
     } else {
         flush_dead(d);
-        err = prep_get(d, s->sql, 0, s->want, &s->prep);
+        err = sql__pg_prep_get(d, s->sql, 0, s->want, &s->prep);
         if (err != EF_OK) goto fail;
     }
     d->nstmts++;
@@ -690,9 +397,9 @@ static void drop_result(pg_stmt *s)
 static void pg_finalize(ef_sql_stmt *st)
 {
     pg_stmt *s = S(st);
-    pg_db *d = D(st->db);
+    sql__pg_db *d = D(st->db);
     drop_result(s);
-    prep_release(d, s->prep);
+    sql__pg_prep_release(d, s->prep);
     stmt_free(s);
     d->nstmts--;
 }
@@ -806,18 +513,18 @@ static int64_t parse_changes(const PGresult *res)
 
 static int execute(pg_stmt *s)
 {
-    pg_db *d = D(s->base.db);
+    sql__pg_db *d = D(s->base.db);
     int err = ensure_conn(d);
     if (err != EF_OK) return err;
-    if (s->prep && !sig_accepts(s->prep->sig, s->want)) { /* bound types changed */
-        prep_release(d, s->prep);
+    if (s->prep && !sql__pg_sig_accepts(s->prep->sig, s->want)) { /* bound types changed */
+        sql__pg_prep_release(d, s->prep);
         s->prep = NULL;
     }
     if (!s->prep) {
         flush_dead(d);
-        err = prep_get(d, s->sql, s->nparams, s->want, &s->prep);
+        err = sql__pg_prep_get(d, s->sql, s->nparams, s->want, &s->prep);
     } else {
-        err = server_prepare(d, s->prep); /* again, after a reconnect */
+        err = sql__pg_server_prepare(d, s->prep); /* again, after a reconnect */
     }
     if (err != EF_OK) return err;
     for (int i = 0; i < s->nparams; i++) {
@@ -847,9 +554,9 @@ static int execute(pg_stmt *s)
         s->state = ST_DONE;
         return EF_SQL_DONE;
     default:
-        err = set_pg_err(d, "step", s->res);
+        err = sql__pg_set_err(d, "step", s->res);
         drop_result(s);
-        after_failure(d);
+        sql__pg_after_failure(d);
         return err;
     }
 }
@@ -981,7 +688,7 @@ int sql__pg_open(const char *uri, const ef_sql_options *opt, ef_sql **out, char 
     const char *vals[] = {uri, "edgeflow", NULL};
     char settings[256];
     int err = EF_EDB;
-    pg_db *d = NULL;
+    sql__pg_db *d = NULL;
     assert(uri && out);
     *out = NULL;
     if (errmsg) *errmsg = NULL;
@@ -1012,7 +719,7 @@ int sql__pg_open(const char *uri, const ef_sql_options *opt, ef_sql **out, char 
         goto fail;
     }
     if (PQstatus(d->conn) != CONNECTION_OK) {
-        set_pg_err(d, "cannot connect to PostgreSQL", NULL);
+        sql__pg_set_err(d, "cannot connect to PostgreSQL", NULL);
         goto fail;
     }
     PQsetNoticeProcessor(d->conn, notice_cb, d);

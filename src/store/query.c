@@ -10,8 +10,12 @@
  * Supported: match_all, match_none, term, terms, ids, range (gte/gt/lte/lt, numbers, strings,
  * dates with date math and Elasticsearch's rounding: gt/lte round "/unit" up), exists, bool
  * (filter/must/must_not/should + minimum_should_match), constant_score; size, from, sort,
- * _source, track_total_hits. Hand-written because no packaged library translates the ES DSL. */
-#include "store/store_int.h"
+ * _source, track_total_hits. Hand-written because no packaged library translates the ES DSL.
+ *
+ * This file holds the parameter lists, the query state, fields and the query clause; the top
+ * level of the body (size, from, sort, _source, track_total_hits) is in query_body.c. The two
+ * share query_int.h. */
+#include "store/query_int.h"
 
 #include "base/clock.h"
 #include "base/err.h"
@@ -25,14 +29,6 @@
 
 #define MAX_DEPTH 20
 #define MAX_CLAUSES 1024
-
-enum { F_SOURCE, F_COLLECTED, F_ID, F_INDEX };
-
-typedef struct ctx {
-    store__query *q;
-    int depth;
-    int clauses;
-} ctx;
 
 void store__params_release(store__params *p)
 {
@@ -149,9 +145,7 @@ void store__query_release(store__query *q)
     q->source_includes = NULL;
 }
 
-static int fail(ctx *c, const char *type, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(ctx *c, const char *type, const char *fmt, ...)
+int store__query_fail(store__query_ctx *c, const char *type, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -162,7 +156,7 @@ static int fail(ctx *c, const char *type, const char *fmt, ...)
     return EF_EINVAL;
 }
 
-static const char *json_token_name(const json_t *v)
+const char *store__json_token_name(const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT:
@@ -185,27 +179,22 @@ static const char *json_token_name(const json_t *v)
 /* --- fields ------------------------------------------------------------------------------------
  */
 
-typedef struct field {
-    int kind;
-    char path[512]; /* SQLite JSON path or PostgreSQL text[] literal */
-} field;
-
-static int parse_field(ctx *c, const char *name, field *f)
+int store__parse_field(store__query_ctx *c, const char *name, store__field *f)
 {
     size_t n = strlen(name);
     if (n > 9 && strcmp(name + n - 8, ".keyword") == 0) n -= 8;
     if (n == 9 && !strncmp(name, "collected", 9))
-        f->kind = F_COLLECTED;
+        f->kind = STORE_F_COLLECTED;
     else if (n == 3 && !strncmp(name, "_id", 3))
-        f->kind = F_ID;
+        f->kind = STORE_F_ID;
     else if (n == 6 && !strncmp(name, "_index", 6))
-        f->kind = F_INDEX;
+        f->kind = STORE_F_INDEX;
     else
-        f->kind = F_SOURCE;
-    if (f->kind != F_SOURCE) return EF_OK;
+        f->kind = STORE_F_SOURCE;
+    if (f->kind != STORE_F_SOURCE) return EF_OK;
     if (n == 0 || n > 400 || memchr(name, '"', n) || memchr(name, '\\', n) || name[0] == '.' ||
         name[n - 1] == '.' || strstr(name, ".."))
-        return fail(c, "illegal_argument_exception", "invalid field name [%s]", name);
+        return store__query_fail(c, "illegal_argument_exception", "invalid field name [%s]", name);
     ef_buf b;
     ef_buf_init(&b);
     int pg = c->q->dialect == EF_SQL_POSTGRES;
@@ -220,15 +209,15 @@ static int parse_field(ctx *c, const char *name, field *f)
 }
 
 /* Appends the SQL value of a source field; binds the path. */
-static int emit_value(store__query *q, ef_buf *sql, store__params *p, const field *f)
+int store__emit_value(store__query *q, ef_buf *sql, store__params *p, const store__field *f)
 {
     int rc;
     switch (f->kind) {
-    case F_COLLECTED:
+    case STORE_F_COLLECTED:
         return ef_buf_appends(sql, "collected");
-    case F_ID:
+    case STORE_F_ID:
         return ef_buf_appends(sql, "doc_id");
-    case F_INDEX:
+    case STORE_F_INDEX:
         return ef_buf_appends(sql, "idx");
     }
     rc = ef_buf_appends(sql, q->dialect == EF_SQL_POSTGRES ? "(source::jsonb #> ?::text[])"
@@ -237,7 +226,7 @@ static int emit_value(store__query *q, ef_buf *sql, store__params *p, const fiel
 }
 
 /* Appends the JSON type name of a source field: SQLite json_type / PostgreSQL jsonb_typeof. */
-static int emit_type(store__query *q, const field *f)
+static int emit_type(store__query *q, const store__field *f)
 {
     int rc = ef_buf_appends(&q->where, q->dialect == EF_SQL_POSTGRES
                                            ? "jsonb_typeof(source::jsonb #> ?::text[])"
@@ -254,16 +243,17 @@ static int W(store__query *q, const char *s)
  */
 
 /* field = value with Elasticsearch's term semantics (exact, type-aware). */
-static int leaf_term(ctx *c, const field *f, const json_t *v, const char *qname)
+static int leaf_term(store__query_ctx *c, const store__field *f, const json_t *v, const char *qname)
 {
     store__query *q = c->q;
     int rc;
     if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v))
-        return fail(c, "parsing_exception", "[%s] query does not support values of type %s", qname,
-                    json_token_name(v));
-    if (f->kind != F_SOURCE) {
-        if ((rc = emit_value(q, &q->where, &q->pwhere, f)) || (rc = W(q, " = ?"))) return rc;
-        if (f->kind == F_COLLECTED) {
+        return store__query_fail(c, "parsing_exception",
+                                 "[%s] query does not support values of type %s", qname,
+                                 store__json_token_name(v));
+    if (f->kind != STORE_F_SOURCE) {
+        if ((rc = store__emit_value(q, &q->where, &q->pwhere, f)) || (rc = W(q, " = ?"))) return rc;
+        if (f->kind == STORE_F_COLLECTED) {
             int64_t t;
             if (json_is_integer(v))
                 t = json_integer_value(v);
@@ -272,8 +262,8 @@ static int leaf_term(ctx *c, const field *f, const json_t *v, const char *qname)
             else if (json_is_string(v) && !ef_parse_time_ms(json_string_value(v), q->now_ms, &t))
                 ;
             else
-                return fail(c, "parsing_exception", "failed to parse date field [%s]",
-                            json_is_string(v) ? json_string_value(v) : "boolean");
+                return store__query_fail(c, "parsing_exception", "failed to parse date field [%s]",
+                                         json_is_string(v) ? json_string_value(v) : "boolean");
             return params_int(&q->pwhere, t);
         }
         char num[64];
@@ -293,7 +283,7 @@ static int leaf_term(ctx *c, const field *f, const json_t *v, const char *qname)
         size_t jslen = 0;
         char *js = ef_json_dumps(v, &jslen);
         if (!js) return EF_ENOMEM;
-        rc = emit_value(q, &q->where, &q->pwhere, f);
+        rc = store__emit_value(q, &q->where, &q->pwhere, f);
         if (!rc) rc = W(q, " = ?::jsonb");
         if (!rc) rc = store__params_text(&q->pwhere, js, jslen);
         free(js);
@@ -303,19 +293,19 @@ static int leaf_term(ctx *c, const field *f, const json_t *v, const char *qname)
         if ((rc = emit_type(q, f))) return rc;
         return W(q, json_is_true(v) ? " = 'true'" : " = 'false'");
     }
-    if ((rc = emit_value(q, &q->where, &q->pwhere, f)) || (rc = W(q, " = ?"))) return rc;
+    if ((rc = store__emit_value(q, &q->where, &q->pwhere, f)) || (rc = W(q, " = ?"))) return rc;
     if (json_is_string(v))
         return store__params_text(&q->pwhere, json_string_value(v), json_string_length(v));
     if (json_is_integer(v)) return params_int(&q->pwhere, json_integer_value(v));
     return params_double(&q->pwhere, json_real_value(v));
 }
 
-static int leaf_exists(ctx *c, const field *f)
+static int leaf_exists(store__query_ctx *c, const store__field *f)
 {
     store__query *q = c->q;
     int rc;
-    if (f->kind == F_COLLECTED) return W(q, "collected IS NOT NULL");
-    if (f->kind != F_SOURCE) return W(q, "1=1");
+    if (f->kind == STORE_F_COLLECTED) return W(q, "collected IS NOT NULL");
+    if (f->kind != STORE_F_SOURCE) return W(q, "1=1");
     if ((rc = W(q, "coalesce("))) return rc;
     if ((rc = emit_type(q, f))) return rc;
     return W(q, ", 'null') <> 'null'");
@@ -335,7 +325,7 @@ static int parse_date(const char *s, int64_t now, int round_up, int64_t *out)
     return rc;
 }
 
-static int leaf_range(ctx *c, const field *f, const json_t *spec)
+static int leaf_range(store__query_ctx *c, const store__field *f, const json_t *spec)
 {
     store__query *q = c->q;
     static const struct {
@@ -347,9 +337,9 @@ static int leaf_range(ctx *c, const field *f, const json_t *spec)
     json_t *v;
     int rc, nb = 0;
     if (!json_is_object(spec))
-        return fail(c, "parsing_exception",
-                    "[range] query malformed, no start_object after "
-                    "query name");
+        return store__query_fail(c, "parsing_exception",
+                                 "[range] query malformed, no start_object after "
+                                 "query name");
     json_object_foreach((json_t *)spec, key, v)
     {
         if (!strcmp(key, "boost") || !strcmp(key, "format") || !strcmp(key, "_name") ||
@@ -360,22 +350,23 @@ static int leaf_range(ctx *c, const field *f, const json_t *spec)
             if (tz && (!strcmp(tz, "Z") || !strcmp(tz, "UTC") || !strcmp(tz, "+00:00") ||
                        !strcmp(tz, "Etc/UTC")))
                 continue;
-            return fail(c, "parsing_exception",
-                        "[range] query: time_zone [%s] is not supported "
-                        "(only UTC)",
-                        tz ? tz : "?");
+            return store__query_fail(c, "parsing_exception",
+                                     "[range] query: time_zone [%s] is not supported "
+                                     "(only UTC)",
+                                     tz ? tz : "?");
         }
         size_t k;
         for (k = 0; k < sizeof ops / sizeof ops[0] && strcmp(ops[k].key, key); k++) {
         }
         if (k == sizeof ops / sizeof ops[0])
-            return fail(c, "parsing_exception", "[range] query does not support [%s]", key);
+            return store__query_fail(c, "parsing_exception", "[range] query does not support [%s]",
+                                     key);
         if (json_is_null(v)) continue; /* open bound, like ES */
         if (!json_is_string(v) && !json_is_number(v))
-            return fail(c, "parsing_exception",
-                        "[range] query: [%s] must be a number or a "
-                        "string, found %s",
-                        key, json_token_name(v));
+            return store__query_fail(c, "parsing_exception",
+                                     "[range] query: [%s] must be a number or a "
+                                     "string, found %s",
+                                     key, store__json_token_name(v));
         const char *op = ops[k].op;
         int round_up = ops[k].round_up;
         if (k >= 4) { /* from/to + include_lower/include_upper */
@@ -396,22 +387,22 @@ static int leaf_range(ctx *c, const field *f, const json_t *spec)
         } else if (json_is_real(v)) {
             kind = 'd';
             dv = json_real_value(v);
-            if (f->kind == F_COLLECTED) {
+            if (f->kind == STORE_F_COLLECTED) {
                 kind = 'i';
                 iv = (int64_t)(round_up ? ceil(dv) : floor(dv));
             }
         } else if (!parse_date(json_string_value(v), q->now_ms, round_up, &iv) &&
-                   (f->kind == F_COLLECTED || f->kind == F_SOURCE)) {
+                   (f->kind == STORE_F_COLLECTED || f->kind == STORE_F_SOURCE)) {
             kind = 'i';
-        } else if (f->kind == F_COLLECTED) {
-            return fail(c, "parse_exception",
-                        "failed to parse date field [%s] with format "
-                        "[strict_date_optional_time||epoch_millis]",
-                        json_string_value(v));
+        } else if (f->kind == STORE_F_COLLECTED) {
+            return store__query_fail(c, "parse_exception",
+                                     "failed to parse date field [%s] with format "
+                                     "[strict_date_optional_time||epoch_millis]",
+                                     json_string_value(v));
         } else {
             kind = 't';
         }
-        if (f->kind == F_SOURCE) {
+        if (f->kind == STORE_F_SOURCE) {
             int pg = q->dialect == EF_SQL_POSTGRES;
             int text = kind == 't';
             if ((rc = W(q, pg ? "(CASE WHEN " : "(CASE WHEN "))) return rc;
@@ -419,14 +410,14 @@ static int leaf_range(ctx *c, const field *f, const json_t *spec)
             rc = W(q, text ? (pg ? " = 'string' THEN (" : " = 'text' THEN ")
                            : (pg ? " = 'number' THEN ((" : " IN ('integer', 'real') THEN "));
             if (rc) return rc;
-            if ((rc = emit_value(q, &q->where, &q->pwhere, f))) return rc;
+            if ((rc = store__emit_value(q, &q->where, &q->pwhere, f))) return rc;
             if (pg) rc = W(q, text ? " #>> '{}')" : " #>> '{}')::numeric)");
             if (rc || (rc = W(q, " END "))) return rc;
-        } else if ((rc = emit_value(q, &q->where, &q->pwhere, f)) || (rc = W(q, " "))) {
+        } else if ((rc = store__emit_value(q, &q->where, &q->pwhere, f)) || (rc = W(q, " "))) {
             return rc;
         }
         if ((rc = W(q, op)) || (rc = W(q, " ?"))) return rc;
-        if (f->kind == F_SOURCE && (rc = W(q, ")"))) return rc;
+        if (f->kind == STORE_F_SOURCE && (rc = W(q, ")"))) return rc;
         if (kind == 'i')
             rc = params_int(&q->pwhere, iv);
         else if (kind == 'd')
@@ -442,30 +433,30 @@ static int leaf_range(ctx *c, const field *f, const json_t *spec)
 /* --- compound ----------------------------------------------------------------------------------
  */
 
-static int compile_query(ctx *c, const json_t *qv);
-
 /* Compiles one clause or an array of clauses joined by sep ("AND"/"OR"). n counts clauses. */
-static int compile_list(ctx *c, const json_t *v, const char *sep, const char *wrap_pre,
+static int compile_list(store__query_ctx *c, const json_t *v, const char *sep, const char *wrap_pre,
                         const char *wrap_post, size_t *n)
 {
     int rc;
     if (json_is_object(v)) {
-        if ((rc = W(c->q, wrap_pre)) || (rc = compile_query(c, v)) || (rc = W(c->q, wrap_post)))
+        if ((rc = W(c->q, wrap_pre)) || (rc = store__compile_query(c, v)) ||
+            (rc = W(c->q, wrap_post)))
             return rc;
         (*n)++;
         return EF_OK;
     }
     if (!json_is_array(v))
-        return fail(c, "parsing_exception",
-                    "[bool] query malformed, expected an object or an "
-                    "array of queries, found %s",
-                    json_token_name(v));
+        return store__query_fail(c, "parsing_exception",
+                                 "[bool] query malformed, expected an object or an "
+                                 "array of queries, found %s",
+                                 store__json_token_name(v));
     size_t i;
     json_t *e;
     json_array_foreach(v, i, e)
     {
         if (i && (rc = W(c->q, sep))) return rc;
-        if ((rc = W(c->q, wrap_pre)) || (rc = compile_query(c, e)) || (rc = W(c->q, wrap_post)))
+        if ((rc = W(c->q, wrap_pre)) || (rc = store__compile_query(c, e)) ||
+            (rc = W(c->q, wrap_post)))
             return rc;
         (*n)++;
     }
@@ -477,7 +468,7 @@ static size_t clause_count(const json_t *v)
     return json_is_array(v) ? json_array_size(v) : v ? 1 : 0;
 }
 
-static int parse_msm(ctx *c, const json_t *v, size_t nshould, int64_t *out)
+static int parse_msm(store__query_ctx *c, const json_t *v, size_t nshould, int64_t *out)
 {
     int64_t n;
     if (json_is_integer(v)) {
@@ -487,15 +478,15 @@ static int parse_msm(ctx *c, const json_t *v, size_t nshould, int64_t *out)
         char *end;
         double d = strtod(s, &end);
         if (end == s || (*end && strcmp(end, "%")))
-            return fail(c, "parsing_exception",
-                        "[bool] minimum_should_match [%s] is not "
-                        "supported (use an integer or a percentage)",
-                        s);
+            return store__query_fail(c, "parsing_exception",
+                                     "[bool] minimum_should_match [%s] is not "
+                                     "supported (use an integer or a percentage)",
+                                     s);
         n = *end ? (int64_t)(d * (double)nshould / 100.0) : (int64_t)d;
     } else {
-        return fail(c, "parsing_exception",
-                    "[bool] minimum_should_match must be a number or "
-                    "a string");
+        return store__query_fail(c, "parsing_exception",
+                                 "[bool] minimum_should_match must be a number or "
+                                 "a string");
     }
     if (n < 0) n += (int64_t)nshould;
     if (n < 0) n = 0;
@@ -503,16 +494,16 @@ static int parse_msm(ctx *c, const json_t *v, size_t nshould, int64_t *out)
     return EF_OK;
 }
 
-static int compile_bool(ctx *c, const json_t *b)
+static int compile_bool(store__query_ctx *c, const json_t *b)
 {
     store__query *q = c->q;
     const char *key;
     json_t *v, *must = NULL, *filter = NULL, *must_not = NULL, *should = NULL, *msm = NULL;
     int rc;
     if (!json_is_object(b))
-        return fail(c, "parsing_exception",
-                    "[bool] query malformed, no start_object after "
-                    "query name");
+        return store__query_fail(c, "parsing_exception",
+                                 "[bool] query malformed, no start_object after "
+                                 "query name");
     json_object_foreach((json_t *)b, key, v)
     {
         if (!strcmp(key, "must"))
@@ -529,7 +520,8 @@ static int compile_bool(ctx *c, const json_t *b)
                  !strcmp(key, "adjust_pure_negative"))
             continue;
         else
-            return fail(c, "parsing_exception", "[bool] query does not support [%s]", key);
+            return store__query_fail(c, "parsing_exception", "[bool] query does not support [%s]",
+                                     key);
     }
     size_t n = 0;
     if ((rc = W(q, "("))) return rc;
@@ -576,68 +568,70 @@ static int compile_bool(ctx *c, const json_t *b)
 }
 
 /* The single "field": spec member of term/range/exists-style queries. */
-static int single_field(ctx *c, const char *qname, const json_t *body, const char **name,
-                        json_t **spec)
+static int single_field(store__query_ctx *c, const char *qname, const json_t *body,
+                        const char **name, json_t **spec)
 {
     const char *key;
     json_t *v;
     *name = NULL;
     *spec = NULL;
     if (!json_is_object(body))
-        return fail(c, "parsing_exception",
-                    "[%s] query malformed, no start_object after query "
-                    "name",
-                    qname);
+        return store__query_fail(c, "parsing_exception",
+                                 "[%s] query malformed, no start_object after query "
+                                 "name",
+                                 qname);
     json_object_foreach((json_t *)body, key, v)
     {
         if (!strcmp(key, "boost") || !strcmp(key, "_name")) continue;
         if (*name)
-            return fail(c, "parsing_exception",
-                        "[%s] query doesn't support multiple fields, "
-                        "found [%s] and [%s]",
-                        qname, *name, key);
+            return store__query_fail(c, "parsing_exception",
+                                     "[%s] query doesn't support multiple fields, "
+                                     "found [%s] and [%s]",
+                                     qname, *name, key);
         *name = key;
         *spec = v;
     }
-    if (!*name) return fail(c, "parsing_exception", "[%s] query malformed, no field", qname);
+    if (!*name)
+        return store__query_fail(c, "parsing_exception", "[%s] query malformed, no field", qname);
     return EF_OK;
 }
 
-static int compile_query(ctx *c, const json_t *qv)
+int store__compile_query(store__query_ctx *c, const json_t *qv)
 {
     store__query *q = c->q;
     const char *name, *fname;
     json_t *body, *spec;
-    field f;
+    store__field f;
     int rc;
     if (!json_is_object(qv))
-        return fail(c, "parsing_exception",
-                    "[_na] query malformed, must start with "
-                    "start_object");
+        return store__query_fail(c, "parsing_exception",
+                                 "[_na] query malformed, must start with "
+                                 "start_object");
     if (json_object_size(qv) == 0)
-        return fail(c, "parsing_exception", "query malformed, empty clause found");
+        return store__query_fail(c, "parsing_exception", "query malformed, empty clause found");
     if (json_object_size(qv) > 1) {
         void *it = json_object_iter((json_t *)qv);
-        return fail(c, "parsing_exception",
-                    "[%s] malformed query, expected [END_OBJECT] but "
-                    "found [FIELD_NAME]",
-                    json_object_iter_key(it));
+        return store__query_fail(c, "parsing_exception",
+                                 "[%s] malformed query, expected [END_OBJECT] but "
+                                 "found [FIELD_NAME]",
+                                 json_object_iter_key(it));
     }
     if (++c->depth > MAX_DEPTH)
-        return fail(c, "parsing_exception", "query is nested deeper than %d levels", MAX_DEPTH);
+        return store__query_fail(c, "parsing_exception", "query is nested deeper than %d levels",
+                                 MAX_DEPTH);
     if (++c->clauses > MAX_CLAUSES)
-        return fail(c, "too_many_clauses", "too many clauses: maxClauseCount is set to %d",
-                    MAX_CLAUSES);
+        return store__query_fail(c, "too_many_clauses",
+                                 "too many clauses: maxClauseCount is set to %d", MAX_CLAUSES);
     void *it = json_object_iter((json_t *)qv);
     name = json_object_iter_key(it);
     body = json_object_iter_value(it);
 
     if (!strcmp(name, "match_all") || !strcmp(name, "match_none")) {
         if (!json_is_object(body))
-            return fail(c, "parsing_exception",
-                        "[%s] query malformed, no start_object after "
-                        "query name",
-                        name);
+            return store__query_fail(c, "parsing_exception",
+                                     "[%s] query malformed, no start_object after "
+                                     "query name",
+                                     name);
         rc = W(q, name[6] == 'a' ? "1=1" : "1=0");
     } else if (!strcmp(name, "term")) {
         if ((rc = single_field(c, name, body, &fname, &spec))) return rc;
@@ -649,12 +643,14 @@ static int compile_query(ctx *c, const json_t *qv)
                 if (!strcmp(k, "value"))
                     val = x;
                 else if (strcmp(k, "boost") && strcmp(k, "_name") && strcmp(k, "case_insensitive"))
-                    return fail(c, "parsing_exception", "[term] query does not support [%s]", k);
+                    return store__query_fail(c, "parsing_exception",
+                                             "[term] query does not support [%s]", k);
             }
-            if (!val) return fail(c, "parsing_exception", "[term] query requires a value");
+            if (!val)
+                return store__query_fail(c, "parsing_exception", "[term] query requires a value");
             spec = val;
         }
-        if ((rc = parse_field(c, fname, &f))) return rc;
+        if ((rc = store__parse_field(c, fname, &f))) return rc;
         rc = leaf_term(c, &f, spec, "term");
     } else if (!strcmp(name, "terms") || !strcmp(name, "ids")) {
         int ids = name[0] == 'i';
@@ -662,287 +658,55 @@ static int compile_query(ctx *c, const json_t *qv)
             spec = json_is_object(body) ? json_object_get(body, "values") : NULL;
             fname = "_id";
             if (!json_is_array(spec))
-                return fail(c, "parsing_exception", "[ids] query requires [values]");
+                return store__query_fail(c, "parsing_exception", "[ids] query requires [values]");
         } else if ((rc = single_field(c, name, body, &fname, &spec))) {
             return rc;
         }
         if (!json_is_array(spec))
-            return fail(c, "parsing_exception",
-                        "[terms] query does not support [%s] (terms "
-                        "lookup is not supported; give an array of values)",
-                        fname);
-        if ((rc = parse_field(c, fname, &f))) return rc;
+            return store__query_fail(c, "parsing_exception",
+                                     "[terms] query does not support [%s] (terms "
+                                     "lookup is not supported; give an array of values)",
+                                     fname);
+        if ((rc = store__parse_field(c, fname, &f))) return rc;
         size_t i;
         json_t *e;
         if ((rc = W(q, json_array_size(spec) ? "(" : "(1=0"))) return rc;
         json_array_foreach(spec, i, e)
         {
             if (++c->clauses > MAX_CLAUSES)
-                return fail(c, "too_many_clauses",
-                            "too many clauses: maxClauseCount is set "
-                            "to %d",
-                            MAX_CLAUSES);
+                return store__query_fail(c, "too_many_clauses",
+                                         "too many clauses: maxClauseCount is set "
+                                         "to %d",
+                                         MAX_CLAUSES);
             if (i && (rc = W(q, " OR "))) return rc;
             if ((rc = W(q, "(")) || (rc = leaf_term(c, &f, e, name)) || (rc = W(q, ")"))) return rc;
         }
         rc = W(q, ")");
     } else if (!strcmp(name, "range")) {
         if ((rc = single_field(c, name, body, &fname, &spec))) return rc;
-        if ((rc = parse_field(c, fname, &f))) return rc;
+        if ((rc = store__parse_field(c, fname, &f))) return rc;
         if ((rc = W(q, "(")) || (rc = leaf_range(c, &f, spec))) return rc;
         rc = W(q, ")");
     } else if (!strcmp(name, "exists")) {
         json_t *fv = json_is_object(body) ? json_object_get(body, "field") : NULL;
         if (!json_is_string(fv))
-            return fail(c, "parsing_exception", "[exists] must be provided with a [field]");
-        if ((rc = parse_field(c, json_string_value(fv), &f))) return rc;
+            return store__query_fail(c, "parsing_exception",
+                                     "[exists] must be provided with a [field]");
+        if ((rc = store__parse_field(c, json_string_value(fv), &f))) return rc;
         rc = leaf_exists(c, &f);
     } else if (!strcmp(name, "bool")) {
         rc = compile_bool(c, body);
     } else if (!strcmp(name, "constant_score")) {
         json_t *fq = json_is_object(body) ? json_object_get(body, "filter") : NULL;
         if (!fq)
-            return fail(c, "parsing_exception",
-                        "[constant_score] requires a 'filter' "
-                        "element");
-        if ((rc = W(q, "(")) || (rc = compile_query(c, fq))) return rc;
+            return store__query_fail(c, "parsing_exception",
+                                     "[constant_score] requires a 'filter' "
+                                     "element");
+        if ((rc = W(q, "(")) || (rc = store__compile_query(c, fq))) return rc;
         rc = W(q, ")");
     } else {
-        return fail(c, "parsing_exception", "unknown query [%s]", name);
+        return store__query_fail(c, "parsing_exception", "unknown query [%s]", name);
     }
     c->depth--;
     return rc;
-}
-
-/* --- sort, _source, top level ------------------------------------------------------------------
- */
-
-static int add_sort(ctx *c, const char *fname, const json_t *how)
-{
-    store__query *q = c->q;
-    int desc = 0, rc;
-    const char *order = NULL;
-    if (json_is_string(how)) {
-        order = json_string_value(how);
-    } else if (json_is_object(how)) {
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)how, k, v)
-        {
-            if (!strcmp(k, "order"))
-                order = json_string_value(v);
-            else if (strcmp(k, "unmapped_type") && strcmp(k, "missing") && strcmp(k, "format") &&
-                     strcmp(k, "numeric_type") && strcmp(k, "mode"))
-                return fail(c, "parsing_exception", "[sort] option [%s] is not supported", k);
-        }
-        if (!order && json_object_get(how, "order"))
-            return fail(c, "parsing_exception", "[sort] order must be a string");
-    } else if (how) {
-        return fail(c, "parsing_exception", "[sort] malformed: unexpected %s for [%s]",
-                    json_token_name(how), fname);
-    }
-    if (order) {
-        if (!strcmp(order, "desc"))
-            desc = 1;
-        else if (strcmp(order, "asc"))
-            return fail(c, "illegal_argument_exception", "Unknown SortOrder [%s]", order);
-    } else if (!strcmp(fname, "_score")) {
-        desc = 1;
-    }
-    if (q->nsort >= 16) return fail(c, "illegal_argument_exception", "too many sort fields");
-    int pg = q->dialect == EF_SQL_POSTGRES;
-    char alias[32];
-    snprintf(alias, sizeof alias, " AS s%zu", q->nsort);
-    q->nsort++;
-    if (!strcmp(fname, "_score")) { /* every hit scores 1.0: nothing to order by */
-        if ((rc = ef_buf_appends(&q->sortcols, ", '1.0'")) ||
-            (rc = ef_buf_appends(&q->sortcols, alias)))
-            return rc;
-        return EF_OK;
-    }
-    if (!strcmp(fname, "_doc")) {
-        if ((rc = ef_buf_appends(&q->sortcols, pg ? ", id::text" : ", json_quote(id)")) ||
-            (rc = ef_buf_appends(&q->sortcols, alias)))
-            return rc;
-        return ef_buf_appends(&q->order, desc ? "id DESC, " : "id, ");
-    }
-    field f;
-    if ((rc = parse_field(c, fname, &f))) return rc;
-    /* select the value as JSON text */
-    if (pg) {
-        const char *pre = f.kind == F_SOURCE ? ", coalesce((" : ", coalesce(to_jsonb(";
-        if ((rc = ef_buf_appends(&q->sortcols, pre)) ||
-            (rc = emit_value(q, &q->sortcols, &q->psel, &f)) ||
-            (rc = ef_buf_appends(&q->sortcols, ")::text, 'null')")))
-            return rc;
-    } else {
-        if ((rc = ef_buf_appends(&q->sortcols, ", json_quote(")) ||
-            (rc = emit_value(q, &q->sortcols, &q->psel, &f)) ||
-            (rc = ef_buf_appendc(&q->sortcols, ')')))
-            return rc;
-    }
-    if ((rc = ef_buf_appends(&q->sortcols, alias))) return rc;
-    /* missing values last in both directions, like ES */
-    if ((rc = emit_value(q, &q->order, &q->porder, &f)) ||
-        (rc = ef_buf_appends(&q->order, " IS NULL, ")) ||
-        (rc = emit_value(q, &q->order, &q->porder, &f)) ||
-        (rc = ef_buf_appends(&q->order, desc ? " DESC, " : ", ")))
-        return rc;
-    return EF_OK;
-}
-
-static int compile_sort_item(ctx *c, const json_t *e)
-{
-    if (json_is_string(e)) return add_sort(c, json_string_value(e), NULL);
-    if (json_is_object(e) && json_object_size(e) == 1) {
-        void *it = json_object_iter((json_t *)e);
-        return add_sort(c, json_object_iter_key(it), json_object_iter_value(it));
-    }
-    return fail(c, "parsing_exception",
-                "[sort] malformed: expected a field name or "
-                "{\"field\": order}");
-}
-
-static int compile_sort(ctx *c, const json_t *s)
-{
-    int rc = EF_OK;
-    if (json_is_array(s)) {
-        size_t i;
-        json_t *e;
-        json_array_foreach(s, i, e)
-        {
-            if ((rc = compile_sort_item(c, e))) return rc;
-        }
-    } else if (json_is_object(s) && json_object_size(s) > 1) {
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)s, k, v)
-        {
-            if ((rc = add_sort(c, k, v))) return rc;
-        }
-    } else {
-        rc = compile_sort_item(c, s);
-    }
-    return rc;
-}
-
-static int compile_source(ctx *c, const json_t *v)
-{
-    store__query *q = c->q;
-    if (json_is_boolean(v)) {
-        q->source_off = json_is_false(v);
-        return EF_OK;
-    }
-    json_t *inc = NULL;
-    if (json_is_string(v)) {
-        inc = json_pack("[O]", v);
-    } else if (json_is_array(v)) {
-        inc = json_incref((json_t *)v);
-    } else if (json_is_object(v)) {
-        const char *k;
-        json_t *x;
-        json_object_foreach((json_t *)v, k, x)
-        {
-            if (strcmp(k, "includes") && strcmp(k, "include"))
-                return fail(c, "parsing_exception", "[_source] option [%s] is not supported", k);
-            inc = json_is_string(x) ? json_pack("[O]", x) : json_incref(x);
-        }
-        if (!inc) return EF_OK;
-    } else {
-        return fail(c, "parsing_exception",
-                    "[_source] must be a boolean, a string, an array or "
-                    "an object");
-    }
-    if (!inc) return EF_ENOMEM;
-    size_t i;
-    json_t *e;
-    json_array_foreach(inc, i, e)
-    {
-        if (!json_is_string(e)) {
-            json_decref(inc);
-            return fail(c, "parsing_exception", "[_source] fields must be strings");
-        }
-    }
-    q->source_includes = inc;
-    return EF_OK;
-}
-
-static int get_nonneg(ctx *c, const json_t *v, const char *what, int64_t *out)
-{
-    if (json_is_string(v)) { /* ES accepts "10" too */
-        char *end;
-        long long n = strtoll(json_string_value(v), &end, 10);
-        if (*end || end == json_string_value(v))
-            return fail(c, "parsing_exception", "[%s] must be a number", what);
-        *out = n;
-    } else if (json_is_integer(v)) {
-        *out = json_integer_value(v);
-    } else {
-        return fail(c, "parsing_exception", "[%s] must be a number", what);
-    }
-    if (*out < 0)
-        return fail(c, "illegal_argument_exception",
-                    "[%s] parameter cannot be "
-                    "negative, found [%lld]",
-                    what, (long long)*out);
-    return EF_OK;
-}
-
-int store__query_compile(store__query *q, const json_t *body, int count_only)
-{
-    ctx c = {.q = q};
-    int rc;
-    const json_t *query = NULL, *sort = NULL;
-    if (body && !json_is_object(body))
-        return fail(&c, "parsing_exception", "request body must be a JSON object");
-    if (body) {
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)body, k, v)
-        {
-            if (!strcmp(k, "query")) {
-                query = v;
-            } else if (count_only) {
-                return fail(&c, "parsing_exception", "request does not support [%s]", k);
-            } else if (!strcmp(k, "size")) {
-                if ((rc = get_nonneg(&c, v, "size", &q->size))) return rc;
-            } else if (!strcmp(k, "from")) {
-                if ((rc = get_nonneg(&c, v, "from", &q->from))) return rc;
-            } else if (!strcmp(k, "sort")) {
-                sort = v;
-            } else if (!strcmp(k, "_source")) {
-                if ((rc = compile_source(&c, v))) return rc;
-            } else if (!strcmp(k, "track_total_hits")) {
-                if (json_is_boolean(v))
-                    q->track_total = json_is_true(v) ? -1 : 0;
-                else if (json_is_integer(v) && json_integer_value(v) >= -1)
-                    q->track_total = json_integer_value(v) == -1 ? -1 : json_integer_value(v);
-                else
-                    return fail(&c, "parsing_exception",
-                                "[track_total_hits] must be a boolean "
-                                "or an integer");
-            } else if (!strcmp(k, "timeout") || !strcmp(k, "version") ||
-                       !strcmp(k, "seq_no_primary_term") || !strcmp(k, "explain")) {
-                continue; /* accepted, no effect */
-            } else {
-                return fail(&c, "parsing_exception", "Unknown key for a %s in [%s].",
-                            json_token_name(v), k);
-            }
-        }
-    }
-    if (query) {
-        if ((rc = compile_query(&c, query))) return rc;
-    } else if ((rc = W(q, "1=1"))) {
-        return rc;
-    }
-    if (!count_only && q->from + q->size > STORE_MAX_RESULT_WINDOW)
-        return fail(&c, "illegal_argument_exception",
-                    "Result window is too large, from + size must be less than or equal to: "
-                    "[%d] but was [%lld]. See the scroll api for a more efficient way to request "
-                    "large data sets. This limit can be set by changing the "
-                    "[index.max_result_window] index level setting.",
-                    STORE_MAX_RESULT_WINDOW, (long long)(q->from + q->size));
-    if ((rc = ef_buf_appends(&q->order, " ORDER BY "))) return rc;
-    if (sort && (rc = compile_sort(&c, sort))) return rc;
-    return ef_buf_appends(&q->order, "id");
 }

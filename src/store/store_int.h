@@ -1,7 +1,8 @@
 /* store_int.h - internals shared by the store's files:
  *   store.c   schema + migrations, connections (one writer, a pool of readers), writes, scan,
  *             stats, check, index-pattern resolution
- *   query.c   Elasticsearch query DSL subset -> parameterised SQL (both dialects)
+ *   query.c   Elasticsearch query DSL subset -> parameterised SQL (both dialects); with
+ *             query_body.c (the body's top level), sharing query_int.h
  *   search.c  _search / _count / _bulk (JSON in, JSON out)
  *   api.c     HTTP handlers
  */
@@ -55,7 +56,7 @@ void store__gen_id(ef_store *s, char out[21]);
  * inside a transaction). */
 int store__index_touch(ef_store *s, const char *index, int64_t ndocs);
 
-/* --- query compilation (query.c) -------------------------------------------------------------- */
+/* --- query compilation (query.c, query_body.c) ------------------------------------------------ */
 typedef struct store__param {
     char type; /* 'i' int64, 'd' double, 't' text */
     int64_t i;

@@ -1,5 +1,6 @@
 /* artifacts.c - the artifact repository behind `edgeflow server`'s MLflow artifact proxy
- * (/api/2.0/mlflow-artifacts/...) and the run artifact listing (/api/2.0/mlflow/artifacts/list).
+ * (/api/2.0/mlflow-artifacts/...) and the run artifact listing (/api/2.0/mlflow/artifacts/list);
+ * the HTTP routes themselves are in artifacts_api.c.
  *
  * Two backends behind one small interface (artifact_path.h):
  *   local  a folder. Every path component is opened relative to a directory fd held for the
@@ -63,9 +64,7 @@ struct trk_artifacts {
 
 static atomic_uint tmp_counter;
 
-static int fail(trk_err *e, trk_code code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(trk_err *e, trk_code code, const char *fmt, ...)
+int trk__artifacts_fail(trk_err *e, trk_code code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -77,7 +76,7 @@ static int fail(trk_err *e, trk_code code, const char *fmt, ...)
 
 static int invalid_path(trk_err *e)
 {
-    return fail(e, TRK_INVALID_PARAMETER_VALUE, "Invalid path");
+    return trk__artifacts_fail(e, TRK_INVALID_PARAMETER_VALUE, "Invalid path");
 }
 
 /* --- open / free -------------------------------------------------------------------------------
@@ -237,26 +236,27 @@ static int local_put(struct trk_artifacts *a, const char *norm, const void *data
              atomic_fetch_add(&tmp_counter, 1));
     fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
-        fail(e, TRK_INTERNAL_ERROR, "cannot create '%s': %s", norm, strerror(errno));
+        trk__artifacts_fail(e, TRK_INTERNAL_ERROR, "cannot create '%s': %s", norm, strerror(errno));
         goto out;
     }
     made = 1;
     if (write_all(fd, data, len) != 0 || (a->durable && fsync(fd) != 0)) {
-        fail(e, TRK_INTERNAL_ERROR, "cannot write '%s': %s", norm, strerror(errno));
+        trk__artifacts_fail(e, TRK_INTERNAL_ERROR, "cannot write '%s': %s", norm, strerror(errno));
         goto out;
     }
     if (close(fd) != 0) {
         fd = -1;
-        fail(e, TRK_INTERNAL_ERROR, "cannot write '%s': %s", norm, strerror(errno));
+        trk__artifacts_fail(e, TRK_INTERNAL_ERROR, "cannot write '%s': %s", norm, strerror(errno));
         goto out;
     }
     fd = -1;
     /* renameat replaces a symlink named leaf by the file; it never writes through one */
     if (renameat(dfd, tmp, dfd, leaf) != 0) {
         if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST)
-            fail(e, TRK_INVALID_PARAMETER_VALUE, "'%s' is a directory", norm);
+            trk__artifacts_fail(e, TRK_INVALID_PARAMETER_VALUE, "'%s' is a directory", norm);
         else
-            fail(e, TRK_INTERNAL_ERROR, "cannot store '%s': %s", norm, strerror(errno));
+            trk__artifacts_fail(e, TRK_INTERNAL_ERROR, "cannot store '%s': %s", norm,
+                                strerror(errno));
         goto out;
     }
     made = 0;
@@ -283,11 +283,11 @@ static int local_get(struct trk_artifacts *a, const char *norm, ef_buf *out, trk
         goto out;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        fail(e, TRK_INTERNAL_ERROR, "Not a file: '%s'", norm);
+        trk__artifacts_fail(e, TRK_INTERNAL_ERROR, "Not a file: '%s'", norm);
         goto out;
     }
     if (ef_buf_reserve(out, (size_t)st.st_size + 1) != EF_OK) {
-        fail(e, TRK_INTERNAL_ERROR, "out of memory reading '%s'", norm);
+        trk__artifacts_fail(e, TRK_INTERNAL_ERROR, "out of memory reading '%s'", norm);
         goto out;
     }
     for (;;) {
@@ -295,12 +295,13 @@ static int local_get(struct trk_artifacts *a, const char *norm, ef_buf *out, trk
         ssize_t n = read(fd, chunk, sizeof chunk);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            fail(e, TRK_INTERNAL_ERROR, "cannot read '%s': %s", norm, strerror(errno));
+            trk__artifacts_fail(e, TRK_INTERNAL_ERROR, "cannot read '%s': %s", norm,
+                                strerror(errno));
             goto out;
         }
         if (n == 0) break;
         if (ef_buf_append(out, chunk, (size_t)n) != EF_OK) {
-            fail(e, TRK_INTERNAL_ERROR, "out of memory reading '%s'", norm);
+            trk__artifacts_fail(e, TRK_INTERNAL_ERROR, "out of memory reading '%s'", norm);
             goto out;
         }
     }
@@ -334,7 +335,7 @@ static int local_list(struct trk_artifacts *a, const char *norm, trk_file_list *
     }
     d = fdopendir(fd);
     if (!d) {
-        fail(e, TRK_INTERNAL_ERROR, "cannot list '%s': %s", norm, strerror(errno));
+        trk__artifacts_fail(e, TRK_INTERNAL_ERROR, "cannot list '%s': %s", norm, strerror(errno));
         goto out;
     }
     fd = -1; /* owned by d */
@@ -347,7 +348,7 @@ static int local_list(struct trk_artifacts *a, const char *norm, trk_file_list *
         if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) continue; /* symlinks are not shown */
         if (trk__file_list_add(out, name, strlen(name), S_ISDIR(st.st_mode), (int64_t)st.st_size) !=
             0) {
-            fail(e, TRK_INTERNAL_ERROR, "out of memory");
+            trk__artifacts_fail(e, TRK_INTERNAL_ERROR, "out of memory");
             goto out;
         }
     }
@@ -392,7 +393,8 @@ static int local_delete(struct trk_artifacts *a, const char *norm, trk_err *e)
     if (wrc != 0) return wrc == TRK_ARTIFACT_MISSING ? 0 : -1; /* nothing to delete */
     int rc = 0;
     if (rm_tree_at(dfd, leaf) != 0)
-        rc = fail(e, TRK_INTERNAL_ERROR, "cannot delete '%s': %s", norm, strerror(errno));
+        rc = trk__artifacts_fail(e, TRK_INTERNAL_ERROR, "cannot delete '%s': %s", norm,
+                                 strerror(errno));
     close(dfd);
     return rc;
 }
@@ -410,7 +412,8 @@ static ef_s3 *s3_take(struct trk_artifacts *a, trk_err *e)
     char *err = NULL;
     ef_s3_config cfg = {.endpoint = a->s3_endpoint, .region = a->s3_region};
     s = ef_s3_new(&cfg, &err);
-    if (!s) fail(e, TRK_INTERNAL_ERROR, "S3: %s", err ? err : "cannot create a client");
+    if (!s)
+        trk__artifacts_fail(e, TRK_INTERNAL_ERROR, "S3: %s", err ? err : "cannot create a client");
     free(err);
     return s;
 }
@@ -486,7 +489,7 @@ static int s3_op(struct trk_artifacts *a, int op, const char *norm, const void *
     ef_s3 *s = s3_take(a, e);
     if (!s) return -1;
     if (s3_key(a, norm, op == 'L' || op == 'D', &key) != EF_OK) {
-        fail(e, TRK_INTERNAL_ERROR, "out of memory");
+        trk__artifacts_fail(e, TRK_INTERNAL_ERROR, "out of memory");
         goto out;
     }
     if (op == 'P') {
@@ -495,7 +498,7 @@ static int s3_op(struct trk_artifacts *a, int op, const char *norm, const void *
     } else if (op == 'G') {
         src = ef_s3_get(s, a->bucket, key.data, out, err, sizeof err);
         if (src == EF_ENOTFOUND) {
-            fail(e, TRK_INTERNAL_ERROR, "No such file or directory: '%s'", norm);
+            trk__artifacts_fail(e, TRK_INTERNAL_ERROR, "No such file or directory: '%s'", norm);
             goto out;
         }
     } else if (op == 'L') {
@@ -521,7 +524,7 @@ static int s3_op(struct trk_artifacts *a, int op, const char *norm, const void *
         }
     }
     if (src != EF_OK) {
-        fail(e, TRK_INTERNAL_ERROR, "%s", src == EF_ENOMEM ? "out of memory" : err);
+        trk__artifacts_fail(e, TRK_INTERNAL_ERROR, "%s", src == EF_ENOMEM ? "out of memory" : err);
         goto out;
     }
     rc = 0;
@@ -572,278 +575,12 @@ int trk__artifacts_delete(struct trk_artifacts *a, const char *path, trk_err *e)
                                 : s3_op(a, 'D', norm, NULL, 0, NULL, NULL, e);
 }
 
-/* --- the routes ----------------------------------------------------------------------------------
- */
-
-/* What MLflow answers on the proxy routes when the server does not serve artifacts. */
-static int proxy_enabled(ef_http_req *r, ef_tracking *t)
+const char *trk__artifacts_s3_endpoint(const struct trk_artifacts *a)
 {
-    if (t->artifacts) return 1;
-    trk_err e;
-    fail(&e, TRK_TEMPORARILY_UNAVAILABLE,
-         "Endpoint: %s disabled due to the mlflow server running with `--no-serve-artifacts`. "
-         "To enable artifacts server functionality, run `mlflow server` with `--serve-artifacts`",
-         ef_http_req_path(r));
-    trk__reply_error(r, &e);
-    return 0;
+    return a ? a->s3_endpoint : NULL;
 }
 
-/* The {path*} parameter, normalised into norm (root "" refused). 0, or -1 after replying. */
-static int path_param(ef_http_req *r, char *norm, size_t len)
+const char *trk__artifacts_s3_region(const struct trk_artifacts *a)
 {
-    trk_err e;
-    if (trk__artifact_path_normalize(ef_http_req_param(r, "path"), norm, len, &e) != 0 ||
-        (!*norm && invalid_path(&e))) {
-        trk__reply_error(r, &e);
-        return -1;
-    }
-    return 0;
+    return a ? a->s3_region : NULL;
 }
-
-static void art_download(ef_http_req *r, ef_tracking *t, const json_t *msg)
-{
-    char norm[TRK_ARTIFACT_PATH_MAX + 1], disp[TRK_ARTIFACT_PATH_MAX + 32];
-    trk_err e;
-    ef_buf data;
-    (void)msg;
-    if (!proxy_enabled(r, t) || path_param(r, norm, sizeof norm) != 0) return;
-    ef_buf_init(&data);
-    if (trk__artifacts_get(t->artifacts, norm, &data, &e) != 0) {
-        ef_buf_release(&data);
-        trk__reply_error(r, &e);
-        return;
-    }
-    const char *leaf = strrchr(norm, '/');
-    snprintf(disp, sizeof disp, "attachment; filename=%s", leaf ? leaf + 1 : norm);
-    ef_http_add_header(r, "Content-Disposition", disp);
-    ef_http_add_header(r, "X-Content-Type-Options", "nosniff");
-    size_t len;
-    char *body = ef_buf_take(&data, &len);
-    if (!body) {
-        fail(&e, TRK_INTERNAL_ERROR, "out of memory");
-        trk__reply_error(r, &e);
-        return;
-    }
-    ef_http_reply_take(r, 200, trk__artifact_mime_type(norm), body, len);
-}
-
-static void art_upload(ef_http_req *r, ef_tracking *t, const json_t *msg)
-{
-    char norm[TRK_ARTIFACT_PATH_MAX + 1];
-    trk_err e;
-    size_t len;
-    (void)msg;
-    if (!proxy_enabled(r, t) || path_param(r, norm, sizeof norm) != 0) return;
-    const char *body = ef_http_req_body(r, &len);
-    if (trk__artifacts_put(t->artifacts, norm, body, len, &e) != 0) {
-        trk__reply_error(r, &e);
-        return;
-    }
-    trk__reply(r, json_object());
-}
-
-static void art_delete(ef_http_req *r, ef_tracking *t, const json_t *msg)
-{
-    char norm[TRK_ARTIFACT_PATH_MAX + 1];
-    trk_err e;
-    (void)msg;
-    if (!proxy_enabled(r, t) || path_param(r, norm, sizeof norm) != 0) return;
-    if (trk__artifacts_delete(t->artifacts, norm, &e) != 0) {
-        trk__reply_error(r, &e);
-        return;
-    }
-    trk__reply(r, json_object());
-}
-
-/* {"files": [...]} from l (omitted when empty, as proto3 JSON does); prefix: prepended with '/'
- * to each name (run listings), or NULL. NULL on OOM. */
-static json_t *files_json(json_t *doc, const trk_file_list *l, const char *prefix)
-{
-    if (!doc || l->n == 0) return doc;
-    json_t *files = json_array();
-    if (!files || json_object_set_new(doc, "files", files) != 0) goto fail;
-    for (size_t i = 0; i < l->n; i++) {
-        const trk_file_info *f = &l->items[i];
-        json_t *fi = json_object(), *path;
-        if (!fi || json_array_append_new(files, fi) != 0) goto fail;
-        if (prefix && *prefix) {
-            char *p = NULL;
-            if (asprintf(&p, "%s/%s", prefix, f->path) < 0) goto fail;
-            path = json_string(p);
-            free(p);
-        } else {
-            path = json_string(f->path);
-        }
-        if (json_object_set_new(fi, "path", path) != 0 ||
-            json_object_set_new(fi, "is_dir", json_boolean(f->is_dir)) != 0 ||
-            (!f->is_dir && json_object_set_new(fi, "file_size", json_integer(f->size)) != 0))
-            goto fail;
-    }
-    return doc;
-fail:
-    json_decref(doc);
-    return NULL;
-}
-
-static void art_list(ef_http_req *r, ef_tracking *t, const json_t *msg)
-{
-    trk_err e;
-    trk_file_list l = {0};
-    const char *path = "";
-    if (!proxy_enabled(r, t)) return;
-    if (trk__str(msg, "path", 0, &path, &e) < 0 ||
-        trk__artifacts_list(t->artifacts, path, &l, &e) != 0) {
-        trk__reply_error(r, &e);
-        return;
-    }
-    json_t *doc = files_json(json_object(), &l, NULL);
-    trk__file_list_release(&l);
-    if (!doc) {
-        fail(&e, TRK_INTERNAL_ERROR, "out of memory");
-        trk__reply_error(r, &e);
-        return;
-    }
-    trk__reply(r, doc);
-}
-
-/* mpu/create, mpu/complete, mpu/abort: the checks MLflow makes, in its order, then 501. */
-static void art_mpu(ef_http_req *r, ef_tracking *t, const json_t *msg, int needs_parts)
-{
-    char norm[TRK_ARTIFACT_PATH_MAX + 1];
-    trk_err e;
-    const char *path;
-    if (!proxy_enabled(r, t) || path_param(r, norm, sizeof norm) != 0) return;
-    if (trk__str(msg, "path", 1, &path, &e) < 0) {
-        trk__reply_error(r, &e);
-        return;
-    }
-    if (needs_parts && !json_object_get(msg, "parts")) {
-        fail(&e, TRK_INVALID_PARAMETER_VALUE,
-             "Missing value for required parameter 'parts'. See the API docs for more "
-             "information about request parameters.");
-        trk__reply_error(r, &e);
-        return;
-    }
-    fail(&e, TRK_NOT_IMPLEMENTED,
-         "Multipart upload is not supported for the current artifact repository");
-    trk__reply_error(r, &e);
-}
-
-static void art_mpu_create(ef_http_req *r, ef_tracking *t, const json_t *msg)
-{
-    art_mpu(r, t, msg, 0);
-}
-
-static void art_mpu_complete(ef_http_req *r, ef_tracking *t, const json_t *msg)
-{
-    art_mpu(r, t, msg, 1);
-}
-
-static void art_mpu_abort(ef_http_req *r, ef_tracking *t, const json_t *msg)
-{
-    art_mpu(r, t, msg, 0);
-}
-
-/* The run's artifact_uri into *uri (malloc'd). 0 or -1 with e. */
-static int run_artifact_uri(ef_tracking *t, const char *run_id, char **uri, trk_err *e)
-{
-    ef_sql *db = NULL;
-    ef_sql_stmt *st = NULL;
-    int rc = -1;
-    *uri = NULL;
-    if (trk__reader(t, &db, e) != 0) return -1;
-    if (ef_sql_prepare(db, "SELECT artifact_uri FROM runs WHERE run_uuid = ?", &st) != EF_OK ||
-        ef_sql_bind_text(st, 1, run_id, strlen(run_id)) != EF_OK) {
-        trk__fail_db(e, db, "artifacts/list");
-        goto out;
-    }
-    int s = ef_sql_step(st);
-    if (s == EF_SQL_DONE) {
-        fail(e, TRK_RESOURCE_DOES_NOT_EXIST, "Run with id=%s not found", run_id);
-        goto out;
-    }
-    if (s != EF_SQL_ROW) {
-        trk__fail_db(e, db, "artifacts/list");
-        goto out;
-    }
-    const char *v = ef_sql_column_text(st, 0, NULL);
-    *uri = strdup(v ? v : "");
-    if (!*uri) {
-        fail(e, TRK_INTERNAL_ERROR, "out of memory");
-        goto out;
-    }
-    rc = 0;
-out:
-    ef_sql_finalize(st);
-    trk__release(t, db);
-    return rc;
-}
-
-/* GET /mlflow/artifacts/list: a run's artifacts, paths relative to the run's artifact root. */
-static void run_list_artifacts(ef_http_req *r, ef_tracking *t, const json_t *msg)
-{
-    char norm[TRK_ARTIFACT_PATH_MAX + 1] = "", dest[2 * TRK_ARTIFACT_PATH_MAX + 2];
-    trk_err e;
-    const char *run_id, *path = NULL;
-    char *uri = NULL, *errmsg = NULL;
-    struct trk_artifacts *other = NULL;
-    trk_file_list l = {0};
-    json_t *doc = NULL;
-    if (trk__run_id(msg, &run_id, &e) < 0 || trk__str(msg, "path", 0, &path, &e) < 0) goto error;
-    if (path && trk__artifact_path_normalize(path, norm, sizeof norm, &e) != 0) goto error;
-    if (run_artifact_uri(t, run_id, &uri, &e) != 0) goto error;
-    if (strncmp(uri, "mlflow-artifacts:", 17) == 0) {
-        /* mlflow-artifacts:/<rest> or mlflow-artifacts://host:port/<rest>: <rest> is a path
-         * under the proxy's destination */
-        const char *rest = uri + 17;
-        if (strncmp(rest, "//", 2) == 0) {
-            rest = strchr(rest + 2, '/');
-            if (!rest) rest = "";
-        }
-        while (*rest == '/')
-            rest++;
-        if (!proxy_enabled(r, t)) goto out;
-        snprintf(dest, sizeof dest, "%s%s%s", rest, *rest && *norm ? "/" : "", norm);
-        if (trk__artifacts_list(t->artifacts, dest, &l, &e) != 0) goto error;
-    } else if (*uri) {
-        /* a location clients write directly (folder or S3): list it like MLflow's repository */
-        int orc = trk__artifacts_open_uri(uri, 0, t->artifacts ? t->artifacts->s3_endpoint : NULL,
-                                          t->artifacts ? t->artifacts->s3_region : NULL, 0, &other,
-                                          &errmsg);
-        if (orc == EF_OK) {
-            if (trk__artifacts_list(other, norm, &l, &e) != 0) goto error;
-        } else if (orc != EF_ENOTFOUND) {
-            fail(&e, TRK_INTERNAL_ERROR, "%s", errmsg ? errmsg : "cannot open the artifact root");
-            goto error;
-        }
-    }
-    doc = json_object();
-    if (!doc || json_object_set_new(doc, "root_uri", json_string(uri)) != 0 ||
-        !(doc = files_json(doc, &l, norm))) {
-        fail(&e, TRK_INTERNAL_ERROR, "out of memory");
-        goto error;
-    }
-    trk__reply(r, doc);
-    doc = NULL;
-    goto out;
-error:
-    trk__reply_error(r, &e);
-out:
-    json_decref(doc);
-    trk__file_list_release(&l);
-    trk__artifacts_free(other);
-    free(errmsg);
-    free(uri);
-}
-
-const trk_route trk__artifact_routes[] = {
-    {"GET", "/mlflow-artifacts/artifacts/{path*}", art_download, 1},
-    {"PUT", "/mlflow-artifacts/artifacts/{path*}", art_upload, 1},
-    {"DELETE", "/mlflow-artifacts/artifacts/{path*}", art_delete, 1},
-    {"GET", "/mlflow-artifacts/artifacts", art_list, 0},
-    {"POST", "/mlflow-artifacts/mpu/create/{path*}", art_mpu_create, 0},
-    {"POST", "/mlflow-artifacts/mpu/complete/{path*}", art_mpu_complete, 0},
-    {"POST", "/mlflow-artifacts/mpu/abort/{path*}", art_mpu_abort, 0},
-    {"GET", "/mlflow/artifacts/list", run_list_artifacts, 0},
-    {NULL, NULL, NULL, 0},
-};

@@ -1,6 +1,7 @@
-/* client_int.h - what the two files of the tracking client share (prefix tc__; not a public
- * API): the handle, one HTTP exchange with retries, and the request/answer helpers of client.c
- * that client_artifacts.c (artifact transfer, model registry calls) builds on.
+/* client_int.h - what the files of the tracking client share (prefix tc__; not a public API):
+ * the handle, one HTTP exchange with retries, and the request/answer helpers of client.c that
+ * client_runs.c (experiment and run calls), client_artifacts.c (artifact transfer) and
+ * client_registry.c (model registry calls) build on.
  *
  * Errors: EF_* codes from base/err.h with the ef_tc_error filled, as in client.h.
  */
@@ -68,6 +69,11 @@ int tc__urlenc(ef_buf *b, const char *s, int keep_slash);
 int tc__perform(ef_tc *c, const tc_req *q, tc_resp *r, const char *what, ef_tc_error *err);
 /* malloc'd copy of the string member key of o, NULL if absent (or OOM). */
 char *tc__jdup(json_t *o, const char *key);
+/* The environment variable name, NULL when unset or empty. */
+const char *tc__env(const char *name);
+/* Deletes the null members of o (what json_pack's "s?" gives for a NULL string, so the server
+ * sees the field as unset) and returns o. */
+json_t *tc__strip_nulls(json_t *o);
 /* POST / GET endpoint ("mlflow/...") with req (a new reference, consumed even on error; NULL
  * from a failed json_pack gives EF_ENOMEM); null members of req are dropped first. *resp (if
  * resp) is the answer object, a new reference. */

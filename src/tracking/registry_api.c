@@ -2,7 +2,8 @@
  * the store operations (one per RPC: registered models, model versions, stages, tags, aliases,
  * searches and download URIs), the transaction runner that retries a model version creation
  * racing another process, the request parsing of each handler, and trk__registry_routes.
- * See registry.c for the MLflow behaviours both files reproduce; they share registry_int.h.
+ * See registry.c for the MLflow behaviours the registry files reproduce; they share
+ * registry_int.h (validation and model version sources: registry_validate.c).
  *
  * Deliberate difference from 2.12.2: transition-stage with archive_existing_versions to a stage
  * other than Staging/Production is a 400 INVALID_PARAMETER_VALUE here; MLflow raises it without
@@ -330,144 +331,18 @@ out:
     return rc;
 }
 
-/* The download location of a live version: storage_location, else source. malloc'd in *out. */
-static int version_location(ef_sql *db, const char *name, int64_t version, char **out, trk_err *e)
-{
-    int step;
-    ef_sql_stmt *st =
-        trk__reg_prep(db, e,
-                      "SELECT COALESCE(storage_location, source) FROM model_versions WHERE"
-                      " name = ? AND version = ? AND " TRK_NOT_DELETED,
-                      "ti", name, version);
-    if (!st) return -1;
-    step = ef_sql_step(st);
-    if (step == EF_SQL_ROW) {
-        const char *s = ef_sql_column_text(st, 0, NULL);
-        *out = strdup(s ? s : "");
-    }
-    ef_sql_finalize(st);
-    if (step < 0) return trk__fail_db(e, db, "read model version");
-    if (step != EF_SQL_ROW)
-        return trk__fail(e, TRK_RESOURCE_DOES_NOT_EXIST, "Model Version (name=%s, version=%lld) not found",
-                         name, (long long)version);
-    return *out ? 0 : trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-}
-
-/* One int64 from a single-row query (finalized here): 1 found, 0 no row/NULL, -1 error. */
-static int q_int(ef_sql *db, ef_sql_stmt *st, int64_t *v, trk_err *e)
-{
-    int step, found = 0;
-    if (!st) return -1;
-    step = ef_sql_step(st);
-    if (step == EF_SQL_ROW && !ef_sql_column_is_null(st, 0)) {
-        *v = ef_sql_column_int64(st, 0);
-        found = 1;
-    }
-    ef_sql_finalize(st);
-    return step < 0 ? trk__fail_db(e, db, "read") : found;
-}
-
-/* models:/<name>/<version|stage|latest> and models:/<name>@<alias> -> (name, version). */
-static int resolve_models_uri(ef_sql *db, const char *uri, char **name, int64_t *version, trk_err *e)
-{
-    const char *p = uri + strlen("models:/"), *sep = p + strcspn(p, "/@");
-    int found = 0;
-    char *suffix;
-    trk_err sub;
-    if (sep == p || !*sep || strchr(sep + 1, '/') || !sep[1])
-        return trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Not a proper models:/ URI: %s", uri);
-    if (!(*name = strndup(p, (size_t)(sep - p))) || !(suffix = strdup(sep + 1))) {
-        free(*name);
-        *name = NULL;
-        return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-    }
-    if (*sep == '@') {
-        found = q_int(
-            db,
-            trk__reg_prep(
-                db, e, "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
-                "tt", *name, suffix),
-            version, e);
-    } else if (strspn(suffix, "0123456789") == strlen(suffix)) {
-        found = trk__reg_parse_version(suffix, version, e) < 0 ? -1 : 1;
-    } else if (strcasecmp(suffix, "latest") == 0) {
-        found =
-            q_int(db,
-                  trk__reg_prep(
-                      db, e,
-                      "SELECT MAX(version) FROM model_versions WHERE name = ? AND " TRK_NOT_DELETED,
-                      "t", *name),
-                  version, e);
-    } else {
-        const char *stage = trk__reg_canonical_stage(suffix, &sub);
-        found = stage ? q_int(db,
-                              trk__reg_prep(db, e,
-                                            "SELECT MAX(version) FROM model_versions WHERE name = ?"
-                                            " AND current_stage = ?",
-                                            "tt", *name, stage),
-                              version, e)
-                      : 0;
-    }
-    free(suffix);
-    if (found == 0) trk__fail(e, TRK_INVALID_PARAMETER_VALUE, "Could not find a model version for %s", uri);
-    return found > 0 ? 0 : -1;
-}
-
-/* Where the artifacts of a new version with this source are (NULL: the source itself). */
-static int resolve_storage(ef_sql *db, const char *source, char **out, trk_err *e)
-{
-    *out = NULL;
-    if (strncmp(source, "models:/", 8) == 0) {
-        char *name = NULL;
-        int64_t version = 0;
-        trk_err sub;
-        int rc = resolve_models_uri(db, source, &name, &version, &sub);
-        if (rc == 0) rc = version_location(db, name, version, out, &sub);
-        free(name);
-        if (rc < 0)
-            return trk__fail(
-                e, TRK_INVALID_PARAMETER_VALUE,
-                "Unable to fetch model from model URI source artifact location '%.*s'.Error: %s",
-                trk__reg_utf8_prefix(source, 200, 400), source, sub.message);
-    } else if (strncmp(source, "runs:/", 6) == 0) {
-        const char *id = source + 6, *slash = id + strcspn(id, "/");
-        char *run_id = strndup(id, (size_t)(slash - id));
-        ef_sql_stmt *st;
-        int step;
-        if (!run_id) return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-        st = trk__reg_prep(db, e, "SELECT artifact_uri FROM runs WHERE run_uuid = ?", "t", run_id);
-        free(run_id);
-        if (!st) return -1;
-        step = ef_sql_step(st);
-        if (step == EF_SQL_ROW && !ef_sql_column_is_null(st, 0)) {
-            ef_buf b;
-            const char *art = ef_sql_column_text(st, 0, NULL);
-            size_t n = strlen(art);
-            ef_buf_init(&b);
-            while (*slash == '/') slash++;
-            if (ef_buf_append(&b, art, n && art[n - 1] == '/' ? n - 1 : n) < 0 ||
-                (*slash && ef_buf_appendf(&b, "/%s", slash) < 0) || !(*out = ef_buf_take(&b, NULL))) {
-                ef_buf_release(&b);
-                step = EF_ENOMEM;
-            }
-        }
-        ef_sql_finalize(st);
-        if (step == EF_ENOMEM) return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-        if (step < 0) return trk__fail_db(e, db, "read run");
-    }
-    return 0;
-}
-
 static int op_mv_create(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
 {
     int64_t now = ef_now_ms(), version = 0, rc;
     char *storage = NULL;
     if (trk__reg_validate_source(db, a->source, a->run_id, e) < 0 ||
-        trk__rm_must_exist(db, a->name, e) < 0 || resolve_storage(db, a->source, &storage, e) < 0 ||
-        q_int(db,
-              trk__reg_prep(db, e, "SELECT MAX(version) FROM model_versions WHERE name = ?", "t",
-                            a->name),
-              &version, e) < 0) {
+        trk__rm_must_exist(db, a->name, e) < 0 ||
+        trk__reg_resolve_storage(db, a->source, &storage, e) < 0 ||
+        trk__reg_q_int(db,
+                       trk__reg_prep(db, e,
+                                     "SELECT MAX(version) FROM model_versions WHERE name = ?", "t",
+                                     a->name),
+                       &version, e) < 0) {
         free(storage);
         return -1;
     }
@@ -546,7 +421,7 @@ static int op_transition(ef_sql *db, const reg_args *a, json_t **out, trk_err *e
 static int op_download_uri(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
 {
     char *loc = NULL;
-    if (version_location(db, a->name, a->version, &loc, e) < 0) return -1;
+    if (trk__mv_location(db, a->name, a->version, &loc, e) < 0) return -1;
     *out = json_pack("{ss}", "artifact_uri", loc);
     free(loc);
     return *out ? 0 : trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
@@ -622,7 +497,7 @@ static int op_alias_delete(ef_sql *db, const reg_args *a, json_t **out, trk_err 
 static int op_alias_get(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
 {
     int64_t version = 0;
-    int found = q_int(
+    int found = trk__reg_q_int(
         db,
         trk__reg_prep(db, e,
                       "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",

@@ -1,7 +1,8 @@
-/* registry_int.h - what the two files of the model registry share (prefix trk__; not a public
+/* registry_int.h - what the three files of the model registry share (prefix trk__; not a public
  * API). registry.c: SQL helpers, model versions and registered models loaded from the database
- * and rendered as MLflow messages, MLflow's validation. registry_api.c: the store operations
- * (one per RPC, run inside a transaction) and the HTTP handlers behind trk__registry_routes.
+ * and rendered as MLflow messages. registry_validate.c: MLflow's validation, and where a new
+ * model version's artifacts are. registry_api.c: the store operations (one per RPC, run inside a
+ * transaction) and the HTTP handlers behind trk__registry_routes.
  *
  * Errors: functions returning int give 0 on success or -1 with e filled (trk_err, trk_int.h)
  * unless said otherwise. Nothing here keeps state between calls.
@@ -35,6 +36,9 @@ ef_sql_stmt *trk__reg_prep(ef_sql *db, trk_err *e, const char *sql, const char *
 /* Runs a statement without rows. Returns the changed row count, -2 for a unique violation
  * (e not set), or -1 with e set. */
 int64_t trk__reg_exec(ef_sql *db, trk_err *e, const char *sql, const char *types, ...);
+/* One int64 from a single-row query (st finalized here; NULL: a failed prepare, e already set):
+ * 1 found, 0 no row or NULL, -1 error with e set. */
+int trk__reg_q_int(ef_sql *db, ef_sql_stmt *st, int64_t *v, trk_err *e);
 
 /* ---------------------------------------------------------------------------------------------
  * Model versions as read from the database, rendered once tags and aliases are attached.
@@ -69,6 +73,9 @@ int trk__mv_read_latest(ef_sql *db, const char *const *names, size_t n, trk_mv_l
 int trk__mv_load(ef_sql *db, const char *name, int64_t version, json_t **out, trk_err *e);
 /* 0 if the live version exists, else -1 with RESOURCE_DOES_NOT_EXIST (or a database error). */
 int trk__mv_must_exist(ef_sql *db, const char *name, int64_t version, trk_err *e);
+/* The download location of a live version (storage_location, else source) into *out
+ * (malloc'd), or -1 with RESOURCE_DOES_NOT_EXIST (or a database error / out of memory). */
+int trk__mv_location(ef_sql *db, const char *name, int64_t version, char **out, trk_err *e);
 
 /* ---------------------------------------------------------------------------------------------
  * Registered models: read, attach latest versions / tags / aliases, render.
@@ -98,7 +105,8 @@ int trk__rm_load(ef_sql *db, const char *name, json_t **out, trk_err *e);
 int trk__rm_must_exist(ef_sql *db, const char *name, trk_err *e);
 
 /* ---------------------------------------------------------------------------------------------
- * Validation, with MLflow's messages (mlflow/utils/validation.py); INVALID_PARAMETER_VALUE.
+ * Validation (registry_validate.c), with MLflow's messages (mlflow/utils/validation.py);
+ * INVALID_PARAMETER_VALUE.
  * ------------------------------------------------------------------------------------------- */
 /* Bytes of the first max_chars characters of s, at most max_bytes (on a character boundary):
  * for quoting user text in messages without splitting a UTF-8 sequence. */
@@ -113,5 +121,10 @@ int trk__reg_parse_version(const char *s, int64_t *out, trk_err *e);
 const char *trk__reg_canonical_stage(const char *s, trk_err *e);
 /* MLflow's _validate_source for model-versions/create (reads the run's artifact_uri). */
 int trk__reg_validate_source(ef_sql *db, const char *source, const char *run_id, trk_err *e);
+/* Where the artifacts of a new version with this source are, into *out (malloc'd; NULL: the
+ * source itself): a models:/ source gives the referenced version's location, runs:/<id>/<path>
+ * the run's artifact_uri + path. 0, or -1 with e (INVALID_PARAMETER_VALUE for a models:/ URI
+ * that does not resolve). */
+int trk__reg_resolve_storage(ef_sql *db, const char *source, char **out, trk_err *e);
 
 #endif

@@ -1,11 +1,11 @@
-/* runs_int.h - what experiments.c, runs.c, run_data.c and metrics.c (the tracking RPCs) share.
- * Prefix trk__.
+/* runs_int.h - what experiments.c, runs.c, run_data.c, metrics.c and metrics_history.c (the
+ * tracking RPCs) share. Prefix trk__.
  *
  * runs.c owns the run entity: lookup/lifecycle checks, the run RPCs and rendering of Run
  * messages. run_data.c owns the writes of run data other than metrics: MLflow's key validation
  * and value truncation, params, tags, logged models and dataset inputs. metrics.c owns metrics
- * (metrics + latest_metrics) and the four metric handlers, which runs.c lists in
- * trk__run_routes.
+ * (metrics + latest_metrics) and the two metric write handlers, metrics_history.c the two
+ * history handlers; runs.c lists all four in trk__run_routes.
  */
 #ifndef EF_TRACKING_RUNS_INT_H
 #define EF_TRACKING_RUNS_INT_H
@@ -86,7 +86,8 @@ int trk__log_model(ef_sql *db, const char *run_id, json_t *model, trk_err *e);
  * lifecycle_stage (a constant string). 0 or -1 (INVALID_PARAMETER_VALUE). */
 int trk__view_type_sql(const json_t *msg, const char *field, const char **cond, trk_err *e);
 
-/* metrics.c: the metric RPCs (listed in runs.c's trk__run_routes). */
+/* The metric RPCs (listed in runs.c's trk__run_routes): writes in metrics.c, histories in
+ * metrics_history.c. */
 void trk__h_log_metric(ef_http_req *r, ef_tracking *t, const json_t *msg);
 void trk__h_log_batch(ef_http_req *r, ef_tracking *t, const json_t *msg);
 void trk__h_get_history(ef_http_req *r, ef_tracking *t, const json_t *msg);

@@ -1,10 +1,11 @@
 /* search.c - MLflow's search grammar (spec §8) compiled to parameterised SQL for the schema of
- * schema.c: the grammar rules of filters and order_by items, MLflow's validation, and the SQL
- * emitted for each comparison and order term. The tokenizer, value parsing and the offset page
- * tokens of spec §9 are in search_lex.c; the two share search_int.h.
+ * schema.c: the compile context, the identifier tables, the grammar rules of filters, MLflow's
+ * validation, and the SQL emitted for each comparison. The order_by items are compiled in
+ * search_order.c; the tokenizer, value parsing and the offset page tokens of spec §9 are in
+ * search_lex.c; the three share search_int.h.
  *
  * Hand-written because MLflow parses filters with Python's sqlparse, which has no C equivalent;
- * these two files reproduce the subset of sqlparse's behaviour MLflow relies on:
+ * these files reproduce the subset of sqlparse's behaviour MLflow relies on:
  *
  *   filter     := item (AND item)*            AND is case-insensitive; anything else (OR, NOT,
  *   item       := ident op value              parentheses, stray tokens) is collected and
@@ -44,17 +45,8 @@
 #include "base/err.h"
 #include "base/strlist.h"
 
-/* --- compile context ---------------------------------------------------------------------- */
-typedef struct cctx {
-    trk_search_kind kind;
-    ef_sql_dialect_t dialect;
-    trk_search_sql *ps; /* where the parameters go */
-    int oom;
-    trk_err *e;
-} cctx;
-
-static void ap(cctx *c, ef_buf *b, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void ap(cctx *c, ef_buf *b, const char *fmt, ...)
+/* --- compile context (the type is in search_int.h) --------------------------------------- */
+void trk__search_ap(trk_search_cctx *c, ef_buf *b, const char *fmt, ...)
 {
     va_list v;
     va_start(v, fmt);
@@ -62,7 +54,7 @@ static void ap(cctx *c, ef_buf *b, const char *fmt, ...)
     va_end(v);
 }
 
-static trk_sql_param *param_new(cctx *c)
+static trk_sql_param *param_new(trk_search_cctx *c)
 {
     trk_search_sql *s = c->ps;
     if (s->nparams == s->cap) {
@@ -80,7 +72,7 @@ static trk_sql_param *param_new(cctx *c)
     return p;
 }
 
-static void param_text(cctx *c, const char *s, size_t n)
+void trk__search_param_text(trk_search_cctx *c, const char *s, size_t n)
 {
     trk_sql_param *p = param_new(c);
     if (!p) return;
@@ -95,7 +87,7 @@ static void param_text(cctx *c, const char *s, size_t n)
     c->ps->nparams++;
 }
 
-static void param_double(cctx *c, double d)
+static void param_double(trk_search_cctx *c, double d)
 {
     trk_sql_param *p = param_new(c);
     if (!p) return;
@@ -105,7 +97,7 @@ static void param_double(cctx *c, double d)
 }
 
 /* Binds a number literal: an int64 when it is an integer that fits, else a double. */
-static void param_number(cctx *c, const char *s, size_t n)
+static void param_number(trk_search_cctx *c, const char *s, size_t n)
 {
     char tmp[128];
     trk_sql_param *p = param_new(c);
@@ -125,27 +117,25 @@ static void param_number(cctx *c, const char *s, size_t n)
 }
 
 /* --- identifiers -------------------------------------------------------------------------- */
-typedef enum { E_ATTR, E_METRIC, E_PARAM, E_TAG, E_DATASET } entity_t;
-
 /* Maps a run entity name (MLflow's identifiers and their alternates). -1 if unknown. */
-static int run_entity(const char *s)
+int trk__search_run_entity(const char *s)
 {
     static const struct {
         const char *name;
-        entity_t e;
+        trk_search_entity e;
     } map[] = {
-        {"metric", E_METRIC},    {"metrics", E_METRIC},   {"parameter", E_PARAM},
-        {"parameters", E_PARAM}, {"param", E_PARAM},      {"params", E_PARAM},
-        {"tag", E_TAG},          {"tags", E_TAG},         {"attribute", E_ATTR},
-        {"attr", E_ATTR},        {"attributes", E_ATTR},  {"run", E_ATTR},
-        {"dataset", E_DATASET},  {"datasets", E_DATASET},
+        {"metric", TRK_ENT_METRIC},    {"metrics", TRK_ENT_METRIC},   {"parameter", TRK_ENT_PARAM},
+        {"parameters", TRK_ENT_PARAM}, {"param", TRK_ENT_PARAM},      {"params", TRK_ENT_PARAM},
+        {"tag", TRK_ENT_TAG},          {"tags", TRK_ENT_TAG},         {"attribute", TRK_ENT_ATTR},
+        {"attr", TRK_ENT_ATTR},        {"attributes", TRK_ENT_ATTR},  {"run", TRK_ENT_ATTR},
+        {"dataset", TRK_ENT_DATASET},  {"datasets", TRK_ENT_DATASET},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(s, map[i].name) == 0) return (int)map[i].e;
     return -1;
 }
 
-static int in_list(const char *s, const char *const *l)
+int trk__search_in_list(const char *s, const char *const *l)
 {
     for (; *l; l++)
         if (strcmp(s, *l) == 0) return 1;
@@ -155,26 +145,14 @@ static int in_list(const char *s, const char *const *l)
 static const char *const run_search_keys[] = {
     "run_id",  "run_name", "user_id",  "status",   "start_time", "end_time", "artifact_uri",
     "created", "Created",  "run name", "Run name", "Run Name",   NULL};
-static const char *const run_order_keys[] = {"run_id",     "run_name", "user_id",      "status",
-                                             "start_time", "end_time", "artifact_uri", "created",
-                                             "Created",    NULL};
 #define RUN_SEARCH_KEYS_REPR                                                                       \
     "{'run_id', 'run_name', 'user_id', 'status', 'start_time', "                                   \
     "'end_time', 'artifact_uri', 'created', 'Created', 'run name', 'Run name', 'Run Name'}"
-#define RUN_ORDER_KEYS_REPR                                                                        \
-    "{'run_id', 'run_name', 'user_id', 'status', 'start_time', "                                   \
-    "'end_time', 'artifact_uri', 'created', 'Created'}"
 static const char *const dataset_keys[] = {"name", "digest", "context", NULL};
 static const char *const exp_search_keys[] = {"name", "creation_time", "last_update_time", NULL};
-static const char *const exp_order_keys[] = {"name", "experiment_id", "creation_time",
-                                             "last_update_time", NULL};
 static const char *const mv_search_keys[] = {"name", "version_number", "run_id", "source_path",
                                              NULL};
-static const char *const mv_order_keys[] = {"name", "version_number", "creation_timestamp",
-                                            "last_updated_timestamp", NULL};
-static const char *const rm_order_keys[] = {"name", "timestamp", "last_updated_timestamp", NULL};
-
-static const char *canonical_run_key(const char *k)
+const char *trk__search_canonical_run_key(const char *k)
 {
     if (strcmp(k, "created") == 0 || strcmp(k, "Created") == 0) return "start_time";
     if (strcmp(k, "run name") == 0 || strcmp(k, "Run name") == 0 || strcmp(k, "Run Name") == 0)
@@ -183,7 +161,7 @@ static const char *canonical_run_key(const char *k)
 }
 
 /* Column of a (canonical) attribute key, table-qualified. */
-static const char *attr_column(trk_search_kind kind, const char *k)
+const char *trk__search_attr_column(trk_search_kind kind, const char *k)
 {
     static const struct {
         trk_search_kind kind;
@@ -216,7 +194,7 @@ static const char *attr_column(trk_search_kind kind, const char *k)
     return NULL;
 }
 
-static int is_text_column(const char *col)
+int trk__search_is_text_column(const char *col)
 {
     return !strstr(col, "time") && !strstr(col, "version") && !strstr(col, "experiment_id");
 }
@@ -224,7 +202,7 @@ static int is_text_column(const char *col)
 /* --- SQL emission ------------------------------------------------------------------------- */
 /* Appends a LIKE pattern converted for `glob` (SQLite GLOB) or for LIKE/ILIKE with '\' as the
  * escape character. */
-static void like_pattern(cctx *c, const char *pat, int glob, ef_buf *o)
+static void like_pattern(trk_search_cctx *c, const char *pat, int glob, ef_buf *o)
 {
     for (const char *p = pat; *p; p++) {
         char ch = *p;
@@ -247,11 +225,12 @@ static void like_pattern(cctx *c, const char *pat, int glob, ef_buf *o)
 }
 
 /* Appends `col <op> ?` for a string comparison op (=, !=, LIKE, ILIKE) and binds val. */
-static void str_cond(cctx *c, ef_buf *b, const char *col, const char *op, const char *val)
+static void str_cond(trk_search_cctx *c, ef_buf *b, const char *col, const char *op,
+                     const char *val)
 {
     if (strcmp(op, "=") == 0 || strcmp(op, "!=") == 0) {
-        ap(c, b, "%s %s ?", col, op[0] == '=' ? "=" : "<>");
-        param_text(c, val, strlen(val));
+        trk__search_ap(c, b, "%s %s ?", col, op[0] == '=' ? "=" : "<>");
+        trk__search_param_text(c, val, strlen(val));
         return;
     }
     int ilike = strcmp(op, "ILIKE") == 0;
@@ -260,30 +239,31 @@ static void str_cond(cctx *c, ef_buf *b, const char *col, const char *op, const 
     ef_buf_init(&pat);
     like_pattern(c, val, glob, &pat);
     if (glob)
-        ap(c, b, "%s GLOB ?", col);
+        trk__search_ap(c, b, "%s GLOB ?", col);
     else
-        ap(c, b, "%s %s ? ESCAPE '\\'", col,
-           ilike && c->dialect == EF_SQL_POSTGRES ? "ILIKE" : "LIKE");
-    param_text(c, pat.data ? pat.data : "", pat.len);
+        trk__search_ap(c, b, "%s %s ? ESCAPE '\\'", col,
+                       ilike && c->dialect == EF_SQL_POSTGRES ? "ILIKE" : "LIKE");
+    trk__search_param_text(c, pat.data ? pat.data : "", pat.len);
     ef_buf_release(&pat);
 }
 
-static void in_cond(cctx *c, ef_buf *b, const char *col, int negate, const trk_search_value *v)
+static void in_cond(trk_search_cctx *c, ef_buf *b, const char *col, int negate,
+                    const trk_search_value *v)
 {
     if (v->nlist == 0) { /* like SQLAlchemy's empty IN */
-        ap(c, b, negate ? "1=1" : "1=0");
+        trk__search_ap(c, b, negate ? "1=1" : "1=0");
         return;
     }
-    ap(c, b, "%s %sIN (", col, negate ? "NOT " : "");
+    trk__search_ap(c, b, "%s %sIN (", col, negate ? "NOT " : "");
     for (size_t i = 0; i < v->nlist; i++) {
-        ap(c, b, i ? ", ?" : "?");
-        param_text(c, v->list[i], strlen(v->list[i]));
+        trk__search_ap(c, b, i ? ", ?" : "?");
+        trk__search_param_text(c, v->list[i], strlen(v->list[i]));
     }
-    ap(c, b, ")");
+    trk__search_ap(c, b, ")");
 }
 
 /* A string condition of any comparator on col (lists only with IN / NOT IN). */
-static int any_str_cond(cctx *c, ef_buf *b, const char *col, const char *op,
+static int any_str_cond(trk_search_cctx *c, ef_buf *b, const char *col, const char *op,
                         const trk_search_value *v)
 {
     int in = strcmp(op, "IN") == 0, notin = strcmp(op, "NOT IN") == 0;
@@ -309,13 +289,13 @@ static const char *sql_op(const char *op)
 static int is_numeric_op(const char *op)
 {
     static const char *const ops[] = {">", ">=", "!=", "=", "<", "<=", NULL};
-    return in_list(op, ops);
+    return trk__search_in_list(op, ops);
 }
 
 static int is_string_op(const char *op)
 {
     static const char *const ops[] = {"!=", "=", "LIKE", "ILIKE", NULL};
-    return in_list(op, ops);
+    return trk__search_in_list(op, ops);
 }
 
 #define METRIC_OPS_REPR "{'>', '>=', '!=', '=', '<', '<='}"
@@ -330,8 +310,8 @@ typedef struct cmp {
 
 /* A value token of a comparison, interpreted as MLflow's _get_value would for `expect`:
  * 'n' number, 's' string, 'l' string or list. */
-static int get_value(cctx *c, const trk_toks *ts, const cmp *k, char expect, int lower_only,
-                     trk_search_value *v)
+static int get_value(trk_search_cctx *c, const trk_toks *ts, const cmp *k, char expect,
+                     int lower_only, trk_search_value *v)
 {
     const trk_tok *t = &ts->v[k->val];
     if (k->vend > k->val) return trk__search_parse_list(c->e, ts, k->val, k->vend, lower_only, v);
@@ -343,14 +323,14 @@ static int get_value(cctx *c, const trk_toks *ts, const cmp *k, char expect, int
     return trk__search_string_value(c->e, t, v);
 }
 
-static int compile_run_cmp(cctx *c, const trk_toks *ts, const cmp *k, const char *entity,
+static int compile_run_cmp(trk_search_cctx *c, const trk_toks *ts, const cmp *k, const char *entity,
                            const char *key, ef_buf *b)
 {
     const trk_tok *vt = &ts->v[k->val];
     int vtn = k->vend > k->val ? (int)(ts->v[k->vend].p + ts->v[k->vend].n - vt->p) : (int)vt->n;
     trk_search_value v = {0};
     int rc = -1;
-    int et = entity ? run_entity(entity) : E_ATTR;
+    int et = entity ? trk__search_run_entity(entity) : TRK_ENT_ATTR;
     if (et < 0) {
         trk__search_fail(
             c->e,
@@ -359,26 +339,26 @@ static int compile_run_cmp(cctx *c, const trk_toks *ts, const cmp *k, const char
             entity);
         goto out;
     }
-    if (et == E_ATTR && !in_list(key, run_search_keys)) {
+    if (et == TRK_ENT_ATTR && !trk__search_in_list(key, run_search_keys)) {
         trk__search_fail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'", key,
                          RUN_SEARCH_KEYS_REPR);
         goto out;
     }
-    if (et == E_DATASET && !in_list(key, dataset_keys)) {
+    if (et == TRK_ENT_DATASET && !trk__search_in_list(key, dataset_keys)) {
         trk__search_fail(c->e,
                          "Invalid dataset key '%s' specified. Valid keys are "
                          "'{'name', 'digest', 'context'}'",
                          key);
         goto out;
     }
-    const char *ck = canonical_run_key(key);
+    const char *ck = trk__search_canonical_run_key(key);
     int numeric_attr =
-        et == E_ATTR && (strcmp(ck, "start_time") == 0 || strcmp(ck, "end_time") == 0);
+        et == TRK_ENT_ATTR && (strcmp(ck, "start_time") == 0 || strcmp(ck, "end_time") == 0);
     int is_list = k->vend > k->val;
     /* _get_value */
-    if (et == E_METRIC || numeric_attr) {
+    if (et == TRK_ENT_METRIC || numeric_attr) {
         if (vt->type != TRK_TOK_NUMBER || is_list) {
-            if (et == E_METRIC)
+            if (et == TRK_ENT_METRIC)
                 trk__search_fail(c->e, "Expected numeric value type for metric. Found %.*s", vtn,
                                  vt->p);
             else
@@ -388,22 +368,22 @@ static int compile_run_cmp(cctx *c, const trk_toks *ts, const cmp *k, const char
             goto out;
         }
         if (get_value(c, ts, k, 'n', 0, &v)) goto out;
-    } else if (is_list && (et == E_PARAM || et == E_TAG)) {
+    } else if (is_list && (et == TRK_ENT_PARAM || et == TRK_ENT_TAG)) {
         trk__search_fail(c->e,
                          "Expected a quoted string value for %s (e.g. 'my-value'). Got value %.*s",
-                         et == E_PARAM ? "parameter" : "tag", vtn, vt->p);
+                         et == TRK_ENT_PARAM ? "parameter" : "tag", vtn, vt->p);
         goto out;
-    } else if (is_list && et == E_ATTR && strcmp(ck, "run_id") != 0) {
+    } else if (is_list && et == TRK_ENT_ATTR && strcmp(ck, "run_id") != 0) {
         trk__search_fail(c->e,
                          "Only the 'run_id' attribute supports comparison with a list of quoted "
                          "string values.");
         goto out;
     } else if (vt->type == TRK_TOK_NUMBER) {
-        if (et == E_PARAM || et == E_TAG)
+        if (et == TRK_ENT_PARAM || et == TRK_ENT_TAG)
             trk__search_fail(
                 c->e, "Expected a quoted string value for %s (e.g. 'my-value'). Got value %.*s",
-                et == E_PARAM ? "parameter" : "tag", vtn, vt->p);
-        else if (et == E_ATTR)
+                et == TRK_ENT_PARAM ? "parameter" : "tag", vtn, vt->p);
+        else if (et == TRK_ENT_ATTR)
             trk__search_fail(c->e, "Expected a quoted string value for attributes. Got value %.*s",
                              vtn, vt->p);
         else
@@ -411,67 +391,69 @@ static int compile_run_cmp(cctx *c, const trk_toks *ts, const cmp *k, const char
                 c->e, "Expected a quoted string value for dataset attributes. Got value %.*s", vtn,
                 vt->p);
         goto out;
-    } else if (get_value(c, ts, k, 'l', et == E_ATTR, &v)) {
+    } else if (get_value(c, ts, k, 'l', et == TRK_ENT_ATTR, &v)) {
         goto out;
     }
     /* comparators (the store's is_metric / is_param / ... checks) */
     const char *op = k->op;
-    if ((et == E_METRIC || numeric_attr) && !is_numeric_op(op)) {
+    if ((et == TRK_ENT_METRIC || numeric_attr) && !is_numeric_op(op)) {
         trk__search_fail(c->e, "Invalid comparator '%s' not one of '%s'", op, METRIC_OPS_REPR);
         goto out;
     }
-    if ((et == E_PARAM || et == E_TAG) && !is_string_op(op)) {
+    if ((et == TRK_ENT_PARAM || et == TRK_ENT_TAG) && !is_string_op(op)) {
         trk__search_fail(c->e, "Invalid comparator '%s' not one of '%s'", op, STRING_OPS_REPR);
         goto out;
     }
-    if ((et == E_DATASET || (et == E_ATTR && !numeric_attr)) && !is_string_op(op) &&
+    if ((et == TRK_ENT_DATASET || (et == TRK_ENT_ATTR && !numeric_attr)) && !is_string_op(op) &&
         strcmp(op, "IN") != 0 && strcmp(op, "NOT IN") != 0) {
         trk__search_fail(c->e, "Invalid comparator '%s' not one of '%s'", op, STRING_ATTR_OPS_REPR);
         goto out;
     }
-    switch ((entity_t)et) {
-    case E_METRIC:
-        ap(c, b,
-           "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = runs.run_uuid"
-           " AND m.key = ? AND ");
-        param_text(c, key, strlen(key));
+    switch ((trk_search_entity)et) {
+    case TRK_ENT_METRIC:
+        trk__search_ap(c, b,
+                       "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = runs.run_uuid"
+                       " AND m.key = ? AND ");
+        trk__search_param_text(c, key, strlen(key));
         if (strcmp(op, "!=") == 0)
-            ap(c, b, "(m.is_nan = 1 OR m.value <> ?))");
+            trk__search_ap(c, b, "(m.is_nan = 1 OR m.value <> ?))");
         else
-            ap(c, b, "m.is_nan = 0 AND m.value %s ?)", op);
+            trk__search_ap(c, b, "m.is_nan = 0 AND m.value %s ?)", op);
         param_double(c, strtod(v.s, NULL)); /* Python's float(): overflow gives +-inf */
         break;
-    case E_PARAM:
-    case E_TAG:
-        ap(c, b, "EXISTS (SELECT 1 FROM %s x WHERE x.run_uuid = runs.run_uuid AND x.key = ? AND ",
-           et == E_PARAM ? "params" : "tags");
-        param_text(c, key, strlen(key));
+    case TRK_ENT_PARAM:
+    case TRK_ENT_TAG:
+        trk__search_ap(
+            c, b, "EXISTS (SELECT 1 FROM %s x WHERE x.run_uuid = runs.run_uuid AND x.key = ? AND ",
+            et == TRK_ENT_PARAM ? "params" : "tags");
+        trk__search_param_text(c, key, strlen(key));
         str_cond(c, b, "x.value", op, v.s);
-        ap(c, b, ")");
+        trk__search_ap(c, b, ")");
         break;
-    case E_ATTR:
+    case TRK_ENT_ATTR:
         if (numeric_attr) {
-            ap(c, b, "%s %s ?", attr_column(c->kind, ck), sql_op(op));
+            trk__search_ap(c, b, "%s %s ?", trk__search_attr_column(c->kind, ck), sql_op(op));
             param_number(c, v.s, strlen(v.s));
-        } else if (any_str_cond(c, b, attr_column(c->kind, ck), op, &v)) {
+        } else if (any_str_cond(c, b, trk__search_attr_column(c->kind, ck), op, &v)) {
             goto out;
         }
         break;
-    case E_DATASET:
+    case TRK_ENT_DATASET:
         if (strcmp(key, "context") == 0) {
-            ap(c, b,
-               "EXISTS (SELECT 1 FROM inputs i JOIN input_tags it ON it.input_uuid ="
-               " i.input_uuid WHERE i.destination_id = runs.run_uuid AND it.name = ? AND ");
-            param_text(c, "mlflow.data.context", strlen("mlflow.data.context"));
+            trk__search_ap(
+                c, b,
+                "EXISTS (SELECT 1 FROM inputs i JOIN input_tags it ON it.input_uuid ="
+                " i.input_uuid WHERE i.destination_id = runs.run_uuid AND it.name = ? AND ");
+            trk__search_param_text(c, "mlflow.data.context", strlen("mlflow.data.context"));
             if (any_str_cond(c, b, "it.value", op, &v)) goto out;
         } else {
-            ap(c, b,
-               "EXISTS (SELECT 1 FROM inputs i JOIN datasets d ON d.dataset_uuid ="
-               " i.source_id WHERE i.destination_id = runs.run_uuid AND ");
+            trk__search_ap(c, b,
+                           "EXISTS (SELECT 1 FROM inputs i JOIN datasets d ON d.dataset_uuid ="
+                           " i.source_id WHERE i.destination_id = runs.run_uuid AND ");
             if (any_str_cond(c, b, strcmp(key, "name") == 0 ? "d.name" : "d.digest", op, &v))
                 goto out;
         }
-        ap(c, b, ")");
+        trk__search_ap(c, b, ")");
         break;
     }
     rc = 0;
@@ -482,8 +464,8 @@ out:
 
 /* Experiments, registered models and model versions share MLflow's narrower identifier rules
  * (entity: none, attribute, tag, tags) and their stores' comparator checks. */
-static int compile_other_cmp(cctx *c, const trk_toks *ts, const cmp *k, const char *entity,
-                             const char *key, ef_buf *b)
+static int compile_other_cmp(trk_search_cctx *c, const trk_toks *ts, const cmp *k,
+                             const char *entity, const char *key, ef_buf *b)
 {
     const trk_tok *vt = &ts->v[k->val];
     int is_list = k->vend > k->val;
@@ -513,28 +495,28 @@ static int compile_other_cmp(cctx *c, const trk_toks *ts, const cmp *k, const ch
             goto out;
         }
         if (c->kind == TRK_SEARCH_EXPERIMENTS)
-            ap(c, b,
-               "EXISTS (SELECT 1 FROM experiment_tags x WHERE x.experiment_id ="
-               " experiments.experiment_id AND x.key = ? AND ");
+            trk__search_ap(c, b,
+                           "EXISTS (SELECT 1 FROM experiment_tags x WHERE x.experiment_id ="
+                           " experiments.experiment_id AND x.key = ? AND ");
         else if (c->kind == TRK_SEARCH_REGISTERED_MODELS)
-            ap(c, b,
-               "EXISTS (SELECT 1 FROM registered_model_tags x WHERE x.name ="
-               " registered_models.name AND x.key = ? AND ");
+            trk__search_ap(c, b,
+                           "EXISTS (SELECT 1 FROM registered_model_tags x WHERE x.name ="
+                           " registered_models.name AND x.key = ? AND ");
         else
-            ap(c, b,
-               "EXISTS (SELECT 1 FROM model_version_tags x WHERE x.name ="
-               " model_versions.name AND x.version = model_versions.version AND"
-               " x.key = ? AND ");
-        param_text(c, key, strlen(key));
+            trk__search_ap(c, b,
+                           "EXISTS (SELECT 1 FROM model_version_tags x WHERE x.name ="
+                           " model_versions.name AND x.version = model_versions.version AND"
+                           " x.key = ? AND ");
+        trk__search_param_text(c, key, strlen(key));
         str_cond(c, b, "x.value", op, v.s);
-        ap(c, b, ")");
+        trk__search_ap(c, b, ")");
         rc = 0;
         goto out;
     }
     const char *const *keys = c->kind == TRK_SEARCH_EXPERIMENTS      ? exp_search_keys
                               : c->kind == TRK_SEARCH_MODEL_VERSIONS ? mv_search_keys
                                                                      : NULL;
-    int valid = keys ? in_list(key, keys) : strcmp(key, "name") == 0;
+    int valid = keys ? trk__search_in_list(key, keys) : strcmp(key, "name") == 0;
     if (!valid) {
         trk__search_fail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'", key,
                          c->kind == TRK_SEARCH_EXPERIMENTS
@@ -545,7 +527,7 @@ static int compile_other_cmp(cctx *c, const trk_toks *ts, const cmp *k, const ch
         goto out;
     }
     int numeric = strstr(key, "time") || strcmp(key, "version_number") == 0;
-    const char *col = attr_column(c->kind, key);
+    const char *col = trk__search_attr_column(c->kind, key);
     if (is_list && strcmp(key, "run_id") != 0) {
         trk__search_fail(c->e,
                          "Only the 'run_id' attribute supports comparison with a list of quoted "
@@ -588,7 +570,7 @@ static int compile_other_cmp(cctx *c, const trk_toks *ts, const cmp *k, const ch
                 trk__search_fail(c->e, "Invalid comparator for numeric attribute: %s", op);
             goto out;
         }
-        ap(c, b, "%s %s ?", col, sql_op(op));
+        trk__search_ap(c, b, "%s %s ?", col, sql_op(op));
         param_number(c, v.s, strlen(v.s));
         rc = 0;
         goto out;
@@ -611,7 +593,7 @@ out:
 }
 
 /* --- filter ------------------------------------------------------------------------------- */
-static int compile_filter(cctx *c, const char *filter, ef_buf *where)
+static int compile_filter(trk_search_cctx *c, const char *filter, ef_buf *where)
 {
     trk_toks ts = {0};
     cmp *cmps = NULL;
@@ -669,9 +651,9 @@ static int compile_filter(cctx *c, const char *filter, ef_buf *where)
         size_t j = t->type == TRK_TOK_LPAREN ? trk__search_match_paren(&ts, i) : i;
         int len = (int)(ts.v[j].p + ts.v[j].n - t->p);
         if (c->kind == TRK_SEARCH_RUNS)
-            ap(c, &inv, "%s'%.*s'", inv.len ? ", " : "", len, t->p);
+            trk__search_ap(c, &inv, "%s'%.*s'", inv.len ? ", " : "", len, t->p);
         else
-            ap(c, &inv, "%s%.*s", inv.len ? ", " : "", len, t->p);
+            trk__search_ap(c, &inv, "%s%.*s", inv.len ? ", " : "", len, t->p);
         i = j + 1;
     }
     if (inv.len) {
@@ -686,16 +668,16 @@ static int compile_filter(cctx *c, const char *filter, ef_buf *where)
             trk__search_oom(c->e);
             goto out;
         }
-        ap(c, where, "%s(", i ? " AND " : "");
+        trk__search_ap(c, where, "%s(", i ? " AND " : "");
         int r = c->kind == TRK_SEARCH_RUNS
                     ? compile_run_cmp(c, &ts, &cmps[i], entity, key, where)
                     : compile_other_cmp(c, &ts, &cmps[i], entity, key, where);
-        ap(c, where, ")");
+        trk__search_ap(c, where, ")");
         free(entity);
         free(key);
         if (r) goto out;
     }
-    if (!ncmp) ap(c, where, "1=1");
+    if (!ncmp) trk__search_ap(c, where, "1=1");
     rc = 0;
 out:
     ef_buf_release(&inv);
@@ -704,257 +686,12 @@ out:
     return rc;
 }
 
-/* --- order_by ----------------------------------------------------------------------------- */
-typedef struct order_item {
-    char *entity, *key;
-    int asc;
-} order_item;
-
-/* Parses one order_by string "<ident> [ASC|DESC]". */
-static int parse_order_item(cctx *c, const char *s, order_item *o)
-{
-    trk_toks ts = {0};
-    int rc = -1;
-    int lx = trk__search_lex(s, &ts);
-    if (lx == EF_ENOMEM) {
-        trk__search_oom(c->e);
-        goto out;
-    }
-    if (lx || ts.n < 2 || ts.n > 3 || ts.v[0].type != TRK_TOK_IDENT) {
-        trk__search_fail(c->e, "Invalid order_by clause '%s'. Could not be parsed.", s);
-        goto out;
-    }
-    o->asc = 1;
-    if (ts.n == 3) {
-        const trk_tok *d = &ts.v[1];
-        if (d->type != TRK_TOK_IDENT && d->type != TRK_TOK_AND && d->type != TRK_TOK_OR &&
-            d->type != TRK_TOK_NOT && d->type != TRK_TOK_IN &&
-            !(d->type == TRK_TOK_OP && isalpha((unsigned char)d->p[0]))) {
-            trk__search_fail(c->e, "Invalid order_by clause '%s'. Could not be parsed.", s);
-            goto out;
-        }
-        if (trk__search_word_is(d->p, d->n, "desc"))
-            o->asc = 0;
-        else if (!trk__search_word_is(d->p, d->n, "asc")) {
-            trk__search_fail(c->e, "Invalid ordering key in order_by clause '%s'.", s);
-            goto out;
-        }
-    }
-    if (trk__search_split_ident(ts.v[0].p, ts.v[0].n, &o->entity, &o->key)) {
-        trk__search_oom(c->e);
-        goto out;
-    }
-    rc = 0;
-out:
-    free(ts.v);
-    return rc;
-}
-
-static int order_dup(cctx *c, const json_t *order_by)
-{
-    ef_buf l;
-    size_t i;
-    json_t *v;
-    ef_buf_init(&l);
-    json_array_foreach(order_by, i, v) ap(c, &l, "%s'%s'", i ? ", " : "", json_string_value(v));
-    trk__search_fail(c->e, "`order_by` contains duplicate fields: [%s]", l.data ? l.data : "");
-    ef_buf_release(&l);
-    return -1;
-}
-
-/* Appends one ORDER BY term for a run item. seen: canonical "<entity>\x1f<key>" list. */
-static int run_order_term(cctx *c, const order_item *o, ef_buf *b)
-{
-    int et = o->entity ? run_entity(o->entity) : E_ATTR;
-    const char *dir = o->asc ? "ASC" : "DESC";
-    const char *coll = c->dialect == EF_SQL_POSTGRES ? " COLLATE \"C\"" : "";
-    if (et < 0)
-        return trk__search_fail(
-            c->e,
-            "Invalid entity type '%s'. Valid values are ['metric', 'parameter', "
-            "'tag', 'attribute', 'dataset']",
-            o->entity);
-    if (et == E_ATTR && !in_list(o->key, run_order_keys))
-        return trk__search_fail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'",
-                                o->key, RUN_ORDER_KEYS_REPR);
-    if (et == E_DATASET) return trk__search_fail(c->e, "Invalid identifier type 'dataset'");
-    if (et == E_ATTR) {
-        const char *col = attr_column(TRK_SEARCH_RUNS, canonical_run_key(o->key));
-        ap(c, b, "CASE WHEN %s IS NULL THEN 1 ELSE 0 END, %s%s %s", col, col,
-           is_text_column(col) ? coll : "", dir);
-    } else if (et == E_METRIC) {
-        ap(c, b,
-           "COALESCE((SELECT m.is_nan FROM latest_metrics m WHERE m.run_uuid ="
-           " runs.run_uuid AND m.key = ?), 2), (SELECT m.value FROM latest_metrics m"
-           " WHERE m.run_uuid = runs.run_uuid AND m.key = ?) %s",
-           dir);
-        param_text(c, o->key, strlen(o->key));
-        param_text(c, o->key, strlen(o->key));
-    } else {
-        const char *t = et == E_PARAM ? "params" : "tags";
-        ap(c, b,
-           "CASE WHEN (SELECT x.value FROM %s x WHERE x.run_uuid = runs.run_uuid AND"
-           " x.key = ?) IS NULL THEN 1 ELSE 0 END, (SELECT x.value FROM %s x WHERE"
-           " x.run_uuid = runs.run_uuid AND x.key = ?)%s %s",
-           t, t, coll, dir);
-        param_text(c, o->key, strlen(o->key));
-        param_text(c, o->key, strlen(o->key));
-    }
-    return 0;
-}
-
-/* Resolves a non-run order item to its column; NULL after filling e. */
-static const char *other_order_column(cctx *c, const order_item *o)
-{
-    if (c->kind == TRK_SEARCH_REGISTERED_MODELS) {
-        if (o->entity || !in_list(o->key, rm_order_keys)) {
-            trk__search_fail(c->e,
-                             "Invalid order by key '%s%s%s' specified. Valid keys are "
-                             "'{'name', 'timestamp'}'",
-                             o->entity ? o->entity : "", o->entity ? "." : "", o->key);
-            return NULL;
-        }
-        return attr_column(c->kind, o->key);
-    }
-    if (o->entity && strcmp(o->entity, "attribute") != 0 && strcmp(o->entity, "tag") != 0 &&
-        strcmp(o->entity, "tags") != 0) {
-        trk__search_fail(c->e,
-                         "Invalid entity type '%s'. Valid entity types are ('attribute', 'tag', "
-                         "'tags')",
-                         o->entity);
-        return NULL;
-    }
-    int exp = c->kind == TRK_SEARCH_EXPERIMENTS;
-    if (o->entity && strcmp(o->entity, "attribute") != 0) {
-        trk__search_fail(c->e, "Invalid order_by entity: tag");
-        return NULL;
-    }
-    if (!in_list(o->key, exp ? exp_order_keys : mv_order_keys)) {
-        trk__search_fail(c->e, "Invalid attribute key '%s' specified. Valid keys are '%s'", o->key,
-                         exp ? "{'name', 'experiment_id', 'creation_time', 'last_update_time'}"
-                             : "{'name', 'version_number', 'creation_timestamp', "
-                               "'last_updated_timestamp'}");
-        return NULL;
-    }
-    return attr_column(c->kind, o->key);
-}
-
-/* The identity of an order field for the duplicate check: the run entity class and canonical
- * key, or the column for the other kinds. malloc'd, NULL on OOM. */
-static char *order_identity(cctx *c, const order_item *o, const char *field)
-{
-    ef_buf id;
-    ef_buf_init(&id);
-    if (c->kind == TRK_SEARCH_RUNS) {
-        int et = o->entity ? run_entity(o->entity) : E_ATTR;
-        ap(c, &id, "%d:%s", et, et == E_ATTR ? canonical_run_key(o->key) : o->key);
-    } else {
-        ap(c, &id, "%s", field);
-    }
-    return c->oom ? (ef_buf_release(&id), NULL) : ef_buf_take(&id, NULL);
-}
-
-static int seen_has(const ef_strlist *l, const char *s)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->v[i], s) == 0) return 1;
-    return 0;
-}
-
-static int compile_order(cctx *c, const json_t *order_by, ef_buf *b)
-{
-    static const char *const exp_default[] = {"creation_time DESC", "experiment_id ASC", NULL};
-    static const char *const mv_default[] = {"last_updated_timestamp DESC", "name ASC",
-                                             "version_number DESC", NULL};
-    const char *const *defaults = NULL;
-    ef_strlist seen;
-    size_t n = order_by ? json_array_size(order_by) : 0;
-    int rc = -1;
-    ef_strlist_init(&seen);
-    if (order_by && !json_is_array(order_by))
-        return trk__search_fail(c->e, "Invalid value for order_by: expected a list of strings");
-    if (!n)
-        defaults = c->kind == TRK_SEARCH_EXPERIMENTS      ? exp_default
-                   : c->kind == TRK_SEARCH_MODEL_VERSIONS ? mv_default
-                                                          : NULL;
-    if (defaults)
-        while (defaults[n])
-            n++;
-    ap(c, b, "ORDER BY ");
-    for (size_t i = 0; i < n; i++) {
-        const char *s = defaults ? defaults[i] : json_string_value(json_array_get(order_by, i));
-        order_item o = {0};
-        const char *field = NULL;
-        char *id = NULL;
-        int bad = 1;
-        if (!s) {
-            trk__search_fail(c->e, "Invalid value for order_by: expected a list of strings");
-            goto next;
-        }
-        if (parse_order_item(c, s, &o)) goto next;
-        if (i) ap(c, b, ", ");
-        if (c->kind == TRK_SEARCH_RUNS) {
-            if (run_order_term(c, &o, b)) goto next;
-        } else {
-            if (!(field = other_order_column(c, &o))) goto next;
-            ap(c, b, "%s%s %s", field,
-               c->dialect == EF_SQL_POSTGRES && is_text_column(field) ? " COLLATE \"C\"" : "",
-               o.asc ? "ASC" : "DESC");
-        }
-        if (!(id = order_identity(c, &o, field))) {
-            trk__search_oom(c->e);
-            goto next;
-        }
-        /* MLflow's experiment search has no duplicate check */
-        if (c->kind != TRK_SEARCH_EXPERIMENTS && seen_has(&seen, id)) {
-            order_dup(c, order_by);
-            goto next;
-        }
-        if (ef_strlist_push(&seen, id)) {
-            trk__search_oom(c->e);
-            goto next;
-        }
-        bad = 0;
-    next:
-        free(id);
-        free(o.entity);
-        free(o.key);
-        if (bad) goto out;
-    }
-    /* tie-breakers */
-    const char *sep = n ? ", " : "";
-    if (c->kind == TRK_SEARCH_RUNS) {
-        char start[32];
-        snprintf(start, sizeof start, "%d:start_time", E_ATTR);
-        if (!seen_has(&seen, start)) ap(c, b, "%sruns.start_time DESC", sep), sep = ", ";
-        ap(c, b, "%sruns.run_uuid ASC", sep);
-    } else if (c->kind == TRK_SEARCH_EXPERIMENTS) {
-        if (!seen_has(&seen, "experiments.experiment_id"))
-            ap(c, b, "%sexperiments.experiment_id DESC", sep);
-    } else if (c->kind == TRK_SEARCH_REGISTERED_MODELS) {
-        if (!seen_has(&seen, "registered_models.name"))
-            ap(c, b, "%sregistered_models.name%s ASC", sep,
-               c->dialect == EF_SQL_POSTGRES ? " COLLATE \"C\"" : "");
-    } else {
-        if (!seen_has(&seen, "model_versions.name"))
-            ap(c, b, "%smodel_versions.name%s ASC", sep,
-               c->dialect == EF_SQL_POSTGRES ? " COLLATE \"C\"" : ""),
-                sep = ", ";
-        if (!seen_has(&seen, "model_versions.version"))
-            ap(c, b, "%smodel_versions.version DESC", sep);
-    }
-    rc = 0;
-out:
-    ef_strlist_release(&seen);
-    return rc;
-}
-
 /* --- public ------------------------------------------------------------------------------- */
 int trk__search_compile(trk_search_kind kind, ef_sql_dialect_t dialect, const char *filter,
                         const json_t *order_by, trk_search_sql *out, trk_err *e)
 {
     trk_search_sql ord = {0};
-    cctx c = {.kind = kind, .dialect = dialect, .ps = out, .e = e};
+    trk_search_cctx c = {.kind = kind, .dialect = dialect, .ps = out, .e = e};
     int rc = -1;
     assert(out && e);
     memset(out, 0, sizeof *out);
@@ -965,10 +702,10 @@ int trk__search_compile(trk_search_kind kind, ef_sql_dialect_t dialect, const ch
     if (filter && *filter) {
         if (compile_filter(&c, filter, &out->where)) goto out;
     } else {
-        ap(&c, &out->where, "1=1");
+        trk__search_ap(&c, &out->where, "1=1");
     }
     c.ps = &ord; /* order's parameters follow where's */
-    if (compile_order(&c, order_by, &out->order)) goto out;
+    if (trk__search_compile_order(&c, order_by, &out->order)) goto out;
     if (c.oom) {
         trk__search_oom(e);
         goto out;

@@ -1,6 +1,7 @@
-/* search_int.h - internals shared by the two files of the search compiler (prefix trk__search_):
- * search_lex.c (tokenizer, value parsing, identifiers, error helpers, page tokens) and search.c
- * (grammar rules, validation, SQL emission). Not a public API: the tracking module uses search.h.
+/* search_int.h - internals shared by the three files of the search compiler (prefix
+ * trk__search_): search_lex.c (tokenizer, value parsing, identifiers, error helpers, page tokens),
+ * search.c (compile context, identifier tables, filter grammar rules, validation and SQL
+ * emission) and search_order.c (order_by). Not a public API: the tracking module uses search.h.
  *
  * Tokens point into the text being parsed (no copies); values and split identifiers are
  * malloc'd and owned by the caller.
@@ -80,5 +81,52 @@ char *trk__search_dup_n(const char *s, size_t n);
 /* Splits an identifier into *entity (NULL without a '.') and *key, both malloc'd, unquoted.
  * 0 or EF_ENOMEM. */
 int trk__search_split_ident(const char *p, size_t n, char **entity, char **key);
+
+/* --- compile context (search.c) ----------------------------------------------------------- */
+/* One compilation: what is searched, for which dialect, where bound parameters go, and the
+ * errors. Out of memory while appending text or parameters only sets oom, which
+ * trk__search_compile turns into INTERNAL_ERROR at the end; other errors fill e at once. */
+typedef struct trk_search_cctx {
+    trk_search_kind kind;
+    ef_sql_dialect_t dialect;
+    trk_search_sql *ps; /* where the parameters go */
+    int oom;
+    trk_err *e;
+} trk_search_cctx;
+
+/* Appends the formatted text to b (c->oom on failure). */
+void trk__search_ap(trk_search_cctx *c, ef_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Adds a text parameter holding a copy of the n bytes at s to c->ps (c->oom on failure). */
+void trk__search_param_text(trk_search_cctx *c, const char *s, size_t n);
+
+/* --- identifiers (search.c) --------------------------------------------------------------- */
+/* The entity class of a run identifier ("metric.x", "params.y", "attributes.z" ...). */
+typedef enum {
+    TRK_ENT_ATTR,
+    TRK_ENT_METRIC,
+    TRK_ENT_PARAM,
+    TRK_ENT_TAG,
+    TRK_ENT_DATASET,
+} trk_search_entity;
+
+/* The trk_search_entity of a run entity name (MLflow's identifiers and their alternates), or -1
+ * if unknown. */
+int trk__search_run_entity(const char *s);
+/* Whether s is one of the strings of the NULL-terminated list l. */
+int trk__search_in_list(const char *s, const char *const *l);
+/* The canonical name of a run attribute key ("created" -> "start_time", "Run name" ->
+ * "run_name", ...); other keys are returned as they are. */
+const char *trk__search_canonical_run_key(const char *k);
+/* The table-qualified column of a canonical attribute key of kind, NULL if it has none. */
+const char *trk__search_attr_column(trk_search_kind kind, const char *k);
+/* Whether a column from trk__search_attr_column holds text (sorted bytewise on PostgreSQL). */
+int trk__search_is_text_column(const char *col);
+
+/* --- order_by (search_order.c) ------------------------------------------------------------ */
+/* Appends the complete "ORDER BY ..." for order_by (NULL or a JSON array of strings; empty: the
+ * kind's default order) to b, with MLflow's tie-breakers; parameters go to c->ps. 0, or -1 with
+ * c->e filled (INVALID_PARAMETER_VALUE with MLflow's message, or out of memory). */
+int trk__search_compile_order(trk_search_cctx *c, const json_t *order_by, ef_buf *b);
 
 #endif

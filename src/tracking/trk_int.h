@@ -1,13 +1,16 @@
 /* trk_int.h - internals shared by the tracking server's files. Prefix trk__.
  *
- *   schema.c      the database schema (migrations)
- *   tracking.c    ef_tracking_open/free/register: pool, artifact repository, route tables
- *   request.c     request messages, MLflow error replies, JSON replies (this header's §1-§3)
- *   search.c      MLflow's search filter / order_by grammar -> SQL (search.h)
- *   experiments.c runs.c run_data.c metrics.c   tracking RPCs (routes: trk__experiment_routes,
- *                 trk__run_routes)
- *   registry.c    model registry RPCs                    (routes: trk__registry_routes)
- *   artifacts.c   artifact repository + proxy RPCs       (routes: trk__artifact_routes)
+ *   schema.c         the database schema (migrations)
+ *   tracking.c       ef_tracking_open/free/register: pool, artifact repository, route tables
+ *   request.c        MLflow error replies, JSON replies (this header's §1-§3)
+ *   request_msg.c    request messages and their typed getters (§3)
+ *   search.c         MLflow's search grammar -> SQL (search.h; with search_lex.c, search_order.c)
+ *   experiments.c runs.c run_data.c metrics.c metrics_history.c
+ *                    tracking RPCs (routes: trk__experiment_routes, trk__run_routes)
+ *   registry.c registry_validate.c registry_api.c
+ *                    model registry RPCs (routes: trk__registry_routes)
+ *   artifacts.c      artifact repository (paths: artifact_path.c)
+ *   artifacts_api.c  artifact proxy RPCs (routes: trk__artifact_routes)
  */
 #ifndef EF_TRACKING_TRK_INT_H
 #define EF_TRACKING_TRK_INT_H
@@ -71,6 +74,14 @@ void trk__artifacts_free(struct trk_artifacts *a);
  * `mlflow server --no-serve-artifacts`. Returns 0 or EF_E* with *errmsg (malloc'd). */
 int trk__artifacts_open(const ef_tracking_options *opt, struct trk_artifacts **out, char **errmsg);
 void trk__artifacts_free(struct trk_artifacts *a); /* NULL is fine */
+/* The S3 endpoint / region a repository was opened with; NULL for a NULL repository or when
+ * unset (the environment decides, see s3/s3.h). For opening other locations like it. */
+const char *trk__artifacts_s3_endpoint(const struct trk_artifacts *a);
+const char *trk__artifacts_s3_region(const struct trk_artifacts *a);
+/* The artifact files' error helper (artifacts.c and its routes in artifacts_api.c): sets e like
+ * trk__fail but cuts an over-long message at the buffer's end. Returns -1. */
+int trk__artifacts_fail(trk_err *e, trk_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Applies the schema migrations (schema.c). */
 int trk__migrate(ef_sql *db, char **errmsg);
@@ -111,6 +122,10 @@ void trk__reply(ef_http_req *r, json_t *doc);
 /* A metric value for a reply: a JSON real, or the string "NaN" / the largest double for +-inf,
  * as MLflow 2.12.2 answers (spec §2 "Numbers"). */
 json_t *trk__metric_value(double v, int is_nan);
+/* Appends v to b as Python's json.dumps(v, sort_keys=True, separators=(",", ":")) writes it
+ * (MLflow's invalid_value() text, quoted in field errors). EF_OK, or an EF_E* code (out of
+ * memory; EF_EINVAL for nesting deeper than the writer accepts). */
+int trk__json_compact_sorted(ef_buf *b, const json_t *v);
 
 /* --- §3b replies written as they are produced ------------------------------------------------ */
 /* A reply written straight into one buffer, in exactly trk__reply's layout (2-space indent,

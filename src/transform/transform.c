@@ -17,7 +17,8 @@
  * JSON string ("\"${topic[1]}\"") always gives a string and the expanded text is inserted verbatim
  * (not unescaped), so topic levels such as "007" or "123" stay strings.
  *
- * Hand-written because no Debian-packaged library implements Jolt-style transforms in C.
+ * Hand-written because no Debian-packaged library implements Jolt-style transforms in C. Field
+ * paths are compiled and walked by transform_path.c (shared through transform_int.h).
  */
 #include "transform/transform.h"
 #include "transform/transform_int.h"
@@ -39,14 +40,6 @@ typedef enum { OP_DEFAULT, OP_OVERWRITE, OP_CAST, OP_RENAME, OP_REMOVE } op_kind
 
 static const char *const op_names[] = {"default", "overwrite", "cast", "rename", "remove"};
 static const char *const cast_names[] = {"long", "double", "string", "bool"};
-
-/* A dotted field path, split once. seg[] and end[] live in one allocation with the segment text. */
-typedef struct path {
-    char *text;  /* as written, for messages */
-    char **seg;  /* n NUL-terminated, unescaped names; NULL when unset */
-    size_t *end; /* end[i]: offset in text where segment i ends (messages name the prefix) */
-    size_t n;
-} path;
 
 typedef enum { PART_LIT, PART_NOW, PART_TOPIC, PART_LEVEL } part_kind;
 
@@ -70,8 +63,8 @@ typedef struct tmpl {
 
 typedef struct op {
     op_kind kind;
-    path src;
-    path dst; /* rename */
+    transform__path src;
+    transform__path dst; /* rename */
     transform__cast_type cast;
     tmpl val;    /* default, overwrite */
     char *label; /* "default collected", "cast collected to long", "rename a to b" */
@@ -83,7 +76,7 @@ struct ef_transform {
     size_t n, cap;
     char *index_pattern;
     int time_field_set;
-    path time_path; /* "collected" unless set */
+    transform__path time_path; /* "collected" unless set */
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -96,132 +89,6 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-/* --- paths ---------------------------------------------------------------------------------- */
-
-static void path_release(path *p)
-{
-    free(p->text);
-    free(p->seg);
-    memset(p, 0, sizeof *p);
-}
-
-static int path_compile(path *p, const char *text, char *why, size_t whylen)
-{
-    size_t len = strlen(text), n = 1, k = 0;
-    int rc = EF_EINVAL;
-    memset(p, 0, sizeof *p);
-    if (len == 0) {
-        snprintf(why, whylen, "empty field name");
-        goto fail;
-    }
-    if (!transform__utf8_valid(text, len)) {
-        snprintf(why, whylen, "field name is not valid UTF-8");
-        goto fail;
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] == '\\' && i + 1 < len)
-            i++;
-        else if (text[i] == '.')
-            n++;
-    }
-    size_t hdr = n * (sizeof(char *) + sizeof(size_t));
-    char *block = malloc(hdr + len + 1);
-    p->text = strdup(text);
-    if (!block || !p->text) {
-        free(block);
-        rc = EF_ENOMEM;
-        goto fail;
-    }
-    p->seg = (char **)(void *)block;
-    p->end = (size_t *)(void *)(block + n * sizeof(char *));
-    char *w = block + hdr;
-    p->seg[0] = w;
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-        if (c == '\\' && i + 1 < len && (text[i + 1] == '.' || text[i + 1] == '\\')) {
-            *w++ = text[++i];
-            continue;
-        }
-        if (c == '.') {
-            if (w == p->seg[k]) goto empty;
-            *w++ = '\0';
-            p->end[k++] = i;
-            assert(k < n);
-            p->seg[k] = w;
-            continue;
-        }
-        *w++ = c;
-    }
-    if (w == p->seg[k]) goto empty;
-    *w = '\0';
-    p->end[k] = len;
-    p->n = k + 1;
-    return EF_OK;
-empty:
-    snprintf(why, whylen, "invalid field '%s' (empty name between dots)", text);
-fail:
-    path_release(p);
-    return rc;
-}
-
-/* The object holding the path's last segment, or NULL when an intermediate is missing or is not an
- * object (reading ops treat both as "field missing"). */
-static json_t *walk_find(json_t *doc, const path *p)
-{
-    json_t *cur = doc;
-    for (size_t i = 0; i + 1 < p->n; i++) {
-        cur = json_object_get(cur, p->seg[i]);
-        if (!json_is_object(cur)) return NULL;
-    }
-    return cur;
-}
-
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "a value";
-}
-
-/* Like walk_find, creating missing or null intermediates as {}. */
-static int walk_create(json_t *doc, const path *p, json_t **parent, char *why, size_t whylen)
-{
-    json_t *cur = doc;
-    for (size_t i = 0; i + 1 < p->n; i++) {
-        json_t *next = json_object_get(cur, p->seg[i]);
-        if (!next || json_is_null(next)) {
-            next = json_object();
-            if (!next || json_object_set_new_nocheck(cur, p->seg[i], next) != 0) return EF_ENOMEM;
-        } else if (!json_is_object(next)) {
-            snprintf(why, whylen, "'%.*s' is %s, not an object", (int)p->end[i], p->text,
-                     json_kind(next));
-            return EF_EINVAL;
-        }
-        cur = next;
-    }
-    *parent = cur;
-    return EF_OK;
-}
-
-static const char *leaf(const path *p)
-{
-    return p->seg[p->n - 1];
 }
 
 /* --- value templates ------------------------------------------------------------------------ */
@@ -469,7 +336,7 @@ ef_transform *ef_transform_new(void)
     ef_transform *t = calloc(1, sizeof *t);
     char why[64];
     if (!t) return NULL;
-    if (path_compile(&t->time_path, "collected", why, sizeof why) != EF_OK) {
+    if (transform__path_compile(&t->time_path, "collected", why, sizeof why) != EF_OK) {
         free(t);
         return NULL;
     }
@@ -479,8 +346,8 @@ ef_transform *ef_transform_new(void)
 
 static void op_release(op *o)
 {
-    path_release(&o->src);
-    path_release(&o->dst);
+    transform__path_release(&o->src);
+    transform__path_release(&o->dst);
     tmpl_release(&o->val);
     free(o->label);
 }
@@ -493,7 +360,7 @@ void ef_transform_free(ef_transform *t)
         op_release(&t->ops[i]);
     free(t->ops);
     free(t->index_pattern);
-    path_release(&t->time_path);
+    transform__path_release(&t->time_path);
     t->magic = 0;
     free(t);
 }
@@ -529,7 +396,7 @@ int ef_transform_add_field(ef_transform *t, const char *opname, const char *fiel
         seterr(err, errlen, "%s %s: missing value", opname, field);
         goto fail;
     }
-    rc = path_compile(&o.src, field, why, sizeof why);
+    rc = transform__path_compile(&o.src, field, why, sizeof why);
     if (rc != EF_OK) {
         seterr(err, errlen, "%s: %s", opname, why);
         goto fail;
@@ -555,7 +422,7 @@ int ef_transform_add_field(ef_transform *t, const char *opname, const char *fiel
         o.cast = (transform__cast_type)k;
         break;
     case OP_RENAME:
-        rc = path_compile(&o.dst, value, why, sizeof why);
+        rc = transform__path_compile(&o.dst, value, why, sizeof why);
         if (rc != EF_OK) {
             seterr(err, errlen, "rename %s: %s", field, why);
             goto fail;
@@ -659,14 +526,14 @@ int ef_transform_set_index_pattern(ef_transform *t, const char *pattern, char *e
 int ef_transform_set_time_field(ef_transform *t, const char *field, char *err, size_t errlen)
 {
     assert(t && t->magic == TRANSFORM_MAGIC && field);
-    path p;
+    transform__path p;
     char why[256];
-    int rc = path_compile(&p, field, why, sizeof why);
+    int rc = transform__path_compile(&p, field, why, sizeof why);
     if (rc != EF_OK) {
         seterr(err, errlen, "time_field: %s", rc == EF_ENOMEM ? "out of memory" : why);
         return rc;
     }
-    path_release(&t->time_path);
+    transform__path_release(&t->time_path);
     t->time_path = p;
     t->time_field_set = 1;
     return EF_OK;
@@ -687,8 +554,9 @@ const char *ef_transform_time_field(const ef_transform *t)
 int ef_transform_doc_time_ms(const ef_transform *t, const json_t *doc, int64_t *out_ms)
 {
     assert(t && t->magic == TRANSFORM_MAGIC && out_ms);
-    json_t *parent = json_is_object(doc) ? walk_find((json_t *)doc, &t->time_path) : NULL;
-    json_t *v = parent ? json_object_get(parent, leaf(&t->time_path)) : NULL;
+    json_t *parent =
+        json_is_object(doc) ? transform__walk_find((json_t *)doc, &t->time_path) : NULL;
+    json_t *v = parent ? json_object_get(parent, transform__path_leaf(&t->time_path)) : NULL;
     if (!v || json_is_null(v)) return EF_ENOTFOUND;
     if (json_is_integer(v)) {
         *out_ms = (int64_t)json_integer_value(v);
@@ -722,7 +590,7 @@ int transform__merge(ef_transform *dst, ef_transform *src)
         src->index_pattern = NULL;
     }
     if (src->time_field_set) {
-        path tmp = dst->time_path;
+        transform__path tmp = dst->time_path;
         dst->time_path = src->time_path;
         dst->time_field_set = 1;
         src->time_path = tmp;
@@ -737,55 +605,58 @@ static int apply_set(const op *o, json_t *doc, const ef_transform_ctx *ctx, char
                      size_t errlen)
 {
     char why[256];
-    json_t *parent = walk_find(doc, &o->src);
+    json_t *parent = transform__walk_find(doc, &o->src);
     if (o->kind == OP_DEFAULT && parent) {
-        json_t *cur = json_object_get(parent, leaf(&o->src));
+        json_t *cur = json_object_get(parent, transform__path_leaf(&o->src));
         if (cur && !json_is_null(cur)) return EF_OK;
     }
     json_t *v;
     int rc = make_value(o, ctx, &v, err, errlen);
     if (rc != EF_OK) return rc;
     if (!parent) {
-        rc = walk_create(doc, &o->src, &parent, why, sizeof why);
+        rc = transform__walk_create(doc, &o->src, &parent, why, sizeof why);
         if (rc != EF_OK) {
             json_decref(v);
             if (rc == EF_EINVAL) seterr(err, errlen, "%s: %s", o->label, why);
             return rc;
         }
     }
-    return json_object_set_new_nocheck(parent, leaf(&o->src), v) == 0 ? EF_OK : EF_ENOMEM;
+    return json_object_set_new_nocheck(parent, transform__path_leaf(&o->src), v) == 0 ? EF_OK
+                                                                                      : EF_ENOMEM;
 }
 
 static int apply_cast(const op *o, json_t *doc, char *err, size_t errlen)
 {
     char why[256];
-    json_t *parent = walk_find(doc, &o->src);
-    json_t *cur = parent ? json_object_get(parent, leaf(&o->src)) : NULL;
+    json_t *parent = transform__walk_find(doc, &o->src);
+    json_t *cur = parent ? json_object_get(parent, transform__path_leaf(&o->src)) : NULL;
     json_t *v;
     if (!cur) return EF_OK;
     int rc = transform__cast(cur, o->cast, &v, why, sizeof why);
     if (rc == EF_EINVAL) seterr(err, errlen, "%s: %s", o->label, why);
     if (rc != EF_OK || !v) return rc;
-    return json_object_set_new_nocheck(parent, leaf(&o->src), v) == 0 ? EF_OK : EF_ENOMEM;
+    return json_object_set_new_nocheck(parent, transform__path_leaf(&o->src), v) == 0 ? EF_OK
+                                                                                      : EF_ENOMEM;
 }
 
 static int apply_rename(const op *o, json_t *doc, char *err, size_t errlen)
 {
     char why[256];
-    json_t *sparent = walk_find(doc, &o->src), *dparent;
-    json_t *v = sparent ? json_object_get(sparent, leaf(&o->src)) : NULL;
+    json_t *sparent = transform__walk_find(doc, &o->src), *dparent;
+    json_t *v = sparent ? json_object_get(sparent, transform__path_leaf(&o->src)) : NULL;
     if (!v) return EF_OK;
     json_incref(v);
-    json_object_del(sparent, leaf(&o->src));
-    int rc = walk_create(doc, &o->dst, &dparent, why, sizeof why);
+    json_object_del(sparent, transform__path_leaf(&o->src));
+    int rc = transform__walk_create(doc, &o->dst, &dparent, why, sizeof why);
     if (rc != EF_OK) {
         /* put the field back so a failed rename leaves the document as it was */
-        json_object_set_nocheck(sparent, leaf(&o->src), v);
+        json_object_set_nocheck(sparent, transform__path_leaf(&o->src), v);
         json_decref(v);
         if (rc == EF_EINVAL) seterr(err, errlen, "%s: %s", o->label, why);
         return rc;
     }
-    return json_object_set_new_nocheck(dparent, leaf(&o->dst), v) == 0 ? EF_OK : EF_ENOMEM;
+    return json_object_set_new_nocheck(dparent, transform__path_leaf(&o->dst), v) == 0 ? EF_OK
+                                                                                       : EF_ENOMEM;
 }
 
 int ef_transform_apply(const ef_transform *t, json_t *doc, const ef_transform_ctx *ctx, char *err,
@@ -811,8 +682,8 @@ int ef_transform_apply(const ef_transform *t, json_t *doc, const ef_transform_ct
             rc = apply_rename(o, doc, err, errlen);
             break;
         case OP_REMOVE: {
-            json_t *parent = walk_find(doc, &o->src);
-            if (parent) json_object_del(parent, leaf(&o->src));
+            json_t *parent = transform__walk_find(doc, &o->src);
+            if (parent) json_object_del(parent, transform__path_leaf(&o->src));
             break;
         }
         }

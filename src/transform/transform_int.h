@@ -1,7 +1,8 @@
 /* transform_int.h - internals shared by the files of the transform module (not a public API).
  *
  * transform_value.c: value text -> JSON scalar, JSON string unescaping, UTF-8 checks, casts.
- * transform.c:       compiled pipeline (paths, value templates), ef_transform_apply.
+ * transform.c:       compiled pipeline (value templates, ops), ef_transform_apply.
+ * transform_path.c:  dotted field paths, compiled and walked through documents.
  * transform_yaml.c:  the YAML pipeline file.
  * transform_index.c: index names from a strftime-like pattern.
  */
@@ -58,6 +59,30 @@ json_t *transform__scalar_json(const transform__scalar *v);
  * EF_EINVAL with the reason in why, or EF_ENOMEM. */
 int transform__cast(const json_t *v, transform__cast_type type, json_t **out, char *why,
                     size_t whylen);
+
+/* A dotted field path, split once. seg[] and end[] live in one allocation with the segment text. */
+typedef struct transform__path {
+    char *text;  /* as written, for messages */
+    char **seg;  /* n NUL-terminated, unescaped names; NULL when unset */
+    size_t *end; /* end[i]: offset in text where segment i ends (messages name the prefix) */
+    size_t n;
+} transform__path;
+
+/* Compiles text ("a.b"; "\." is a literal dot, "\\" a backslash) into p (overwritten). 0,
+ * EF_ENOMEM, or EF_EINVAL with the reason in why (empty name, not UTF-8). */
+int transform__path_compile(transform__path *p, const char *text, char *why, size_t whylen);
+/* Frees p's memory and zeroes it (a zeroed path is fine). */
+void transform__path_release(transform__path *p);
+/* The object holding the path's last segment, or NULL when an intermediate is missing or is not
+ * an object (reading ops treat both as "field missing"). */
+json_t *transform__walk_find(json_t *doc, const transform__path *p);
+/* Like transform__walk_find, creating missing or null intermediates as {} (*parent: the holder
+ * of the last segment). 0, EF_ENOMEM, or EF_EINVAL with the reason in why when an intermediate
+ * is some other type. */
+int transform__walk_create(json_t *doc, const transform__path *p, json_t **parent, char *why,
+                           size_t whylen);
+/* The path's last segment. */
+const char *transform__path_leaf(const transform__path *p);
 
 struct ef_transform;
 
