@@ -24,6 +24,16 @@ int ef_ml_errf(ef_ml_err *err, int code, const char *fmt, ...)
     return code;
 }
 
+int ef_ml_err_prefix(ef_ml_err *err, int code, const char *prefix)
+{
+    if (err) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        ef_ml_errf(err, code, "%s: %s", prefix, msg);
+    }
+    return code;
+}
+
 /* ---- matrices ---- */
 
 int ef_mat_init(ef_mat *m, size_t rows, size_t cols)

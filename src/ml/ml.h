@@ -36,6 +36,9 @@ typedef struct ef_ml_err {
 /* Formats err->msg (when err is not NULL) and returns code. */
 int ef_ml_errf(ef_ml_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Rewrites err->msg as "<prefix>: <msg>" (e.g. a file path before "line 7, ..."); returns code. */
+int ef_ml_err_prefix(ef_ml_err *err, int code, const char *prefix);
+
 /* ---- dense matrices ----------------------------------------------------------------------- */
 
 typedef struct ef_mat {

@@ -3,6 +3,7 @@
  * quoting of odd feature names is libyaml's job; it is read back with libyaml's document loader.
  * The directory is assembled under a temporary name beside the destination and renamed into
  * place. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "base/version.h"
 #include "json/json.h"
 #include "ml/model.h"
+#include "ml/preprocess.h"
 
 #define MODEL_FILE "model.json"
 #define EXAMPLE_FILE "input_example.json"
@@ -92,20 +94,6 @@ int ef_model_add_standard_scaler(ef_model *m, const double *mean, const double *
     return op && !json_array_append_new(m->preprocess, op) ? EF_OK : EF_ENOMEM;
 }
 
-static void normalize_l2(ef_mat *X)
-{
-    for (size_t i = 0; i < X->rows; i++) {
-        double *r = X->v + i * X->cols, s = 0;
-        for (size_t j = 0; j < X->cols; j++)
-            s += r[j] * r[j];
-        s = sqrt(s);
-        if (s == 0)
-            continue;
-        for (size_t j = 0; j < X->cols; j++)
-            r[j] /= s;
-    }
-}
-
 /* Checks one preprocessing step's shape; NULL op = fine. */
 static int check_step(const json_t *op, size_t d, ef_mat *mean_scale, ef_ml_err *err)
 {
@@ -146,13 +134,17 @@ int ef_model_preprocess(const ef_model *m, ef_mat *X, ef_ml_err *err)
         if (rc)
             return rc;
         if (!ms.v) {
-            normalize_l2(X);
+            ef_normalize_l2(X);
             continue;
         }
-        for (size_t r = 0; r < X->rows; r++)
-            for (size_t j = 0; j < X->cols; j++)
-                EF_MAT_AT(X, r, j) = (EF_MAT_AT(X, r, j) - ms.v[j]) / ms.v[X->cols + j];
+        ef_scaler sc = {0};
+        rc = ef_scaler_init(&sc, ms.v, ms.v + X->cols, X->cols);
+        if (!rc)
+            rc = ef_scaler_transform(&sc, X);
+        ef_scaler_release(&sc);
         ef_mat_release(&ms);
+        if (rc)
+            return ef_ml_errf(err, rc, "out of memory");
     }
     return EF_OK;
 }
@@ -332,7 +324,7 @@ static int emit(yaml_emitter_t *em, yaml_event_t *ev)
 static int emit_scalar(yaml_emitter_t *em, const char *s, int plain_ok)
 {
     yaml_event_t ev;
-    yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), plain_ok, !plain_ok,
+    yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), plain_ok, 1,
                                  plain_ok ? YAML_ANY_SCALAR_STYLE : YAML_SINGLE_QUOTED_SCALAR_STYLE);
     return emit(em, &ev);
 }
@@ -366,8 +358,10 @@ static int emit_json(yaml_emitter_t *em, const json_t *v)
     case JSON_STRING: {
         const char *s = json_string_value(v);
         char *end;
+        /* quoted when YAML would read it back as null, a bool, a number or a timestamp */
         int looks_typed = !*s || !strcmp(s, "null") || !strcmp(s, "true") || !strcmp(s, "false") ||
-                          (strtod(s, &end), *end == 0);
+                          (strtod(s, &end), *end == 0) ||
+                          (strlen(s) >= 10 && isdigit((unsigned char)s[0]) && s[4] == '-' && s[7] == '-');
         return emit_scalar(em, s, !looks_typed);
     }
     case JSON_INTEGER:
@@ -453,7 +447,7 @@ static int write_xgb_env(const char *dir, ef_ml_err *err)
                             "- -r requirements.txt\n"},
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char path[4096];
+        char path[4200];
         snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
         if (ef_fs_write_atomic(path, files[i][1], strlen(files[i][1]), 0))
             return ef_ml_errf(err, EF_EIO, "cannot write %s: %s", path, strerror(errno));

@@ -18,7 +18,7 @@ static const ef_ml_type *const types[] = {
     &ef_ml_mlp_classifier, &ef_ml_mlp_regressor,
 #endif
 #ifdef EF_ML_HAVE_XGBOOST
-    &ef_ml_xgboost,
+    &ef_ml_xgboost, &ef_ml_xgboost_classifier,
 #endif
     NULL,
 };
