@@ -317,7 +317,7 @@ static int add_positions(loader *L, const char *s, size_t n)
                               len);
         return add_feature(L, (size_t)(v < 0 ? v + len : v), 1);
     }
-    long start, stop, step = 1;
+    long start = 0, stop = 0, step = 1;
     const char *se = c1, *pe = c2 ? c2 : e;
     if ((c2 && c2 + 1 < e && parse_long(c2 + 1, e, &step)) ||
         (s < se && parse_long(s, se, &start)) || (c1 + 1 < pe && parse_long(c1 + 1, pe, &stop)))

@@ -304,22 +304,29 @@ static int lasso_fit(ef_estimator *e, const ef_mat *X, const double *y, const in
 
 /* ---- least squares, Cholesky, SVD ---------------------------------------------------------- */
 
-/* scipy.linalg.lstsq(A, b) with gelsd and rcond = eps: A (m x n, row-major) is overwritten, b
- * holds max(m, n) doubles (right-hand side in the first m) and receives x in its first n.
+/* scipy.linalg.lstsq(A, b) with gelsd and rcond = eps: A (m x n, LAPACK row- or column-major as
+ * `layout` says) is overwritten, b holds max(m, n) doubles (right-hand side in the first m) and receives x in its first n.
  * Returns 0, EF_ENOMEM, or EF_EINVAL when the SVD does not converge. */
-static int lstsq(double *A, size_t m, size_t n, double *b, long *rank)
+static int lstsq_layout(int layout, double *A, size_t m, size_t n, double *b, long *rank)
 {
     size_t k = m < n ? m : n;
     double *s = malloc((k ? k : 1) * sizeof *s);
     if (!s) return EF_ENOMEM;
     lapack_int r = 0;
-    lapack_int info = LAPACKE_dgelsd(LAPACK_ROW_MAJOR, (lapack_int)m, (lapack_int)n, 1, A,
-                                     (lapack_int)n, b, 1, s, DBL_EPSILON, &r);
+    lapack_int lda = layout == LAPACK_COL_MAJOR ? (lapack_int)m : (lapack_int)n;
+    lapack_int ldb = layout == LAPACK_COL_MAJOR ? (lapack_int)(m > n ? m : n) : 1;
+    lapack_int info = LAPACKE_dgelsd(layout, (lapack_int)m, (lapack_int)n, 1, A, lda, b, ldb, s,
+                                     DBL_EPSILON, &r);
     free(s);
     if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR) return EF_ENOMEM;
     if (info != 0) return EF_EINVAL;
     *rank = r;
     return EF_OK;
+}
+
+static int lstsq(double *A, size_t m, size_t n, double *b, long *rank)
+{
+    return lstsq_layout(LAPACK_ROW_MAJOR, A, m, n, b, rank);
 }
 
 /* Solves the symmetric positive definite system A x = b (k x k, k right-hand side entries) like
@@ -499,8 +506,11 @@ static int linreg_fit(ef_estimator *e, const ef_mat *X, const double *y, const i
         rc = ef_ml_errf(err, EF_ENOMEM, "out of memory");
         goto out;
     }
-    memcpy(A, D.X, n * d * sizeof *A);
-    rc = lstsq(A, n, d, b, &rank);
+    /* column-major copy: LAPACKE would otherwise transpose a row-major copy once more */
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            A[j * n + i] = D.X[i * d + j];
+    rc = lstsq_layout(LAPACK_COL_MAJOR, A, n, d, b, &rank);
     free(A);
     if (rc) {
         rc = rc == EF_ENOMEM ? ef_ml_errf(err, rc, "out of memory")

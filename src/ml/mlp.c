@@ -182,7 +182,10 @@ void mlp__layer_forward(const mlp__net *net, size_t layer, const double *in, siz
     if (a != MLP_RELU) activate(a, out, rows, fo);
 }
 
-#define PREDICT_BLOCK 2048
+/* Rows per forward block: small enough that the two scratch buffers stay in the heap instead of
+ * fresh mmap pages faulted in on every call (that cost more than the products), large enough
+ * for dgemm to run at full speed. */
+#define PREDICT_BLOCK 128
 
 int mlp__predict_raw(const mlp__net *net, const ef_mat *X, ef_mat *out, ef_ml_err *err)
 {

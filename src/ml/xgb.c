@@ -173,8 +173,8 @@ static void fmt_double(char *buf, size_t len, double v)
 static int set_param(BoosterHandle bst, const char *name, const char *value, ef_ml_err *err)
 {
     if (XGBoosterSetParam(bst, name, value)) {
-        char what[160];
-        snprintf(what, sizeof what, "XGBoost rejected %s=%s", name, value);
+        char what[600];
+        snprintf(what, sizeof what, "XGBoost rejected %.200s=%.300s", name, value);
         return xgb_fail(err, EF_EINVAL, what);
     }
     return EF_OK;

@@ -8,10 +8,17 @@
  *    "weights": {...}, "fit_info": {...}}
  * Types that keep a side file (XGBoost) write it into $EF_PROBE_DIR (default: the current dir).
  * Exit 1 with the error on stderr when anything fails (tests assert on that too).
+ *
+ * Timing mode (bench/ml.sh): with EF_PROBE_REPEAT=N (1..1000) the probe fits a fresh estimator
+ * and predicts TEST N times, and adds "fit_seconds" and "predict_seconds" (the minimum over the
+ * N repeats, CLOCK_MONOTONIC; CSV parsing and process start excluded) to the JSON; the rest of
+ * the document comes from the last repeat. EF_PROBE_PREDICT_REPEAT=M (1..1000, default 1) predicts
+ * M times after each fit (for fits too slow to repeat). Without EF_PROBE_REPEAT nothing changes.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ml/ml.h"
 
@@ -71,6 +78,57 @@ bad2:
     return -1;
 }
 
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Reads the count in environment variable name (absent: *out unchanged). -1 with a message on
+ * stderr when it is not an integer in 1..1000. */
+static int env_count(const char *name, long *out)
+{
+    const char *v = getenv(name);
+    if (!v)
+        return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end || n < 1 || n > 1000) {
+        fprintf(stderr, "%s must be an integer in 1..1000, got '%s'\n", name, v);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+/* A new estimator of type t with the name=value parameters of params[0..n) applied (the
+ * strings are not modified). NULL with err filled on failure; the caller frees the result. */
+static ef_estimator *new_estimator(const ef_ml_type *t, char **params, int n, ef_ml_err *err)
+{
+    ef_estimator *e = ef_estimator_new(t);
+    if (!e) {
+        ef_ml_errf(err, EF_ENOMEM, "out of memory creating %s", t->name);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *eq = strchr(params[i], '=');
+        char name[128];
+        if (!eq || (size_t)(eq - params[i]) >= sizeof name) {
+            ef_ml_errf(err, EF_EINVAL, "expected name=value, got %s", params[i]);
+            goto fail;
+        }
+        memcpy(name, params[i], (size_t)(eq - params[i]));
+        name[eq - params[i]] = 0;
+        if (ef_estimator_set(e, name, eq + 1, err))
+            goto fail;
+    }
+    return e;
+fail:
+    ef_estimator_free(e);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -82,30 +140,46 @@ int main(int argc, char **argv)
         fprintf(stderr, "unknown estimator %s\n", argv[1]);
         return 1;
     }
+    const char *rep_env = getenv("EF_PROBE_REPEAT");
+    long repeat = 1, predict_repeat = 1;
+    if (rep_env && (env_count("EF_PROBE_REPEAT", &repeat) ||
+                    env_count("EF_PROBE_PREDICT_REPEAT", &predict_repeat)))
+        return 2;
     ef_mat Xtr = {0}, Xte = {0};
     double *ytr = NULL, *yte = NULL;
     if (read_csv(argv[2], &Xtr, &ytr) || read_csv(argv[3], &Xte, &yte)) {
         fprintf(stderr, "cannot read %s or %s\n", argv[2], argv[3]);
+        ef_mat_release(&Xtr);
+        free(ytr);
         return 1;
     }
-    ef_estimator *e = ef_estimator_new(t);
+    ef_estimator *e = NULL;
     ef_ml_err err = {{0}};
     int rc = 0;
-    for (int i = 4; i < argc && !rc; i++) {
-        char *eq = strchr(argv[i], '=');
-        if (!eq) {
-            fprintf(stderr, "expected name=value, got %s\n", argv[i]);
+    double *pred = calloc(Xte.rows + 1, sizeof *pred);
+    double fit_s = -1, predict_s = -1;
+    if (!pred)
+        rc = ef_ml_errf(&err, EF_ENOMEM, "out of memory");
+    for (long r = 0; r < repeat && !rc; r++) {
+        ef_estimator_free(e);
+        e = new_estimator(t, argv + 4, argc - 4, &err);
+        if (!e) {
             rc = 1;
             break;
         }
-        *eq = 0;
-        rc = ef_estimator_set(e, argv[i], eq + 1, &err);
-    }
-    if (!rc)
+        double t0 = now_seconds();
         rc = ef_estimator_fit(e, &Xtr, ytr, &err);
-    double *pred = calloc(Xte.rows + 1, sizeof *pred);
-    if (!rc)
-        rc = ef_estimator_predict(e, &Xte, pred, &err);
+        double t1 = now_seconds();
+        if (fit_s < 0 || t1 - t0 < fit_s)
+            fit_s = t1 - t0;
+        for (long p = 0; p < predict_repeat && !rc; p++) {
+            t1 = now_seconds();
+            rc = ef_estimator_predict(e, &Xte, pred, &err);
+            double t2 = now_seconds();
+            if (predict_s < 0 || t2 - t1 < predict_s)
+                predict_s = t2 - t1;
+        }
+    }
     json_t *out = json_object();
     ef_mat proba = {0};
     if (!rc && t->predict_proba) {
@@ -126,6 +200,12 @@ int main(int argc, char **argv)
         json_object_set_new(out, "weights", json_incref(weights));
         json_object_set(out, "fit_info", e->fit_info);
         json_object_set(out, "params", e->params);
+        if (rep_env) {
+            json_object_set_new(out, "fit_seconds", json_real(fit_s));
+            json_object_set_new(out, "predict_seconds", json_real(predict_s));
+            json_object_set_new(out, "repeat", json_integer(repeat));
+            json_object_set_new(out, "predict_repeat", json_integer(predict_repeat));
+        }
         json_dumpf(out, stdout, JSON_COMPACT | JSON_REAL_PRECISION(17));
         printf("\n");
     }
