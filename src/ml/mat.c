@@ -231,6 +231,21 @@ void ef_estimator_free(ef_estimator *e)
 int ef_estimator_set(ef_estimator *e, const char *name, const char *value, ef_ml_err *err)
 {
     const ef_ml_param *p = param_spec(e->type, name);
+    const ef_ml_param *extra = param_spec(e->type, "extra");
+    if (!p && extra && extra->kind == EF_ML_PSTRING && strcmp(name, "extra")) {
+        /* a type with an "extra" parameter (XGBoost) passes unknown names through to its library,
+         * which validates them at fit */
+        const char *prev = ef_ml_pstring(e, "extra");
+        size_t len = (prev ? strlen(prev) : 0) + strlen(name) + strlen(value) + 3;
+        char *joined = malloc(len);
+        if (!joined)
+            return ef_ml_errf(err, EF_ENOMEM, "out of memory");
+        snprintf(joined, len, "%s%s%s=%s", prev && *prev ? prev : "", prev && *prev ? ";" : "", name,
+                 value);
+        int rc = ef_estimator_set(e, "extra", joined, err);
+        free(joined);
+        return rc;
+    }
     if (!p) {
         char known[384] = "";
         size_t off = 0;

@@ -134,7 +134,9 @@ extern const ef_ml_type ef_ml_elasticnet, ef_ml_lasso, ef_ml_ridge, ef_ml_linear
 ef_estimator *ef_estimator_new(const ef_ml_type *t);
 void ef_estimator_free(ef_estimator *e);
 /* Sets one parameter from text ("alpha", "0.5"). EF_ENOTFOUND (unknown name, the message lists
- * the known ones) or EF_EINVAL (bad value, the message says what is expected). */
+ * the known ones) or EF_EINVAL (bad value, the message says what is expected). A type with a
+ * text parameter named "extra" (XGBoost) takes unknown names there as "name=value;..." for its
+ * library to validate at fit. */
 int ef_estimator_set(ef_estimator *e, const char *name, const char *value, ef_ml_err *err);
 /* Sets one parameter from a JSON value (model.json's "params"): null, bool, number, string or
  * an array of integers, checked against the parameter's kind like ef_estimator_set. */

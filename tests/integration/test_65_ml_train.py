@@ -227,6 +227,8 @@ def test_bad_arguments(ws, case, args, expect):
     ("non-numeric cell", "a,b,y\n1,2,3\n4,abc,6\n", [], "line 3"),
     ("empty file", "", [], "empty"),
     ("NaN in a feature", "a,b,y\n1,2,3\n4,,6\n7,8,9\n1,1,1\n", [], "line 3"),
+    ("Inf in a feature", "a,b,y\n1,2,3\n4,5,6\n7,-inf,9\n1,1,1\n", [], "line 4"),
+    ("Inf in the target", "a,b,y\n1,2,3\n4,5,inf\n7,8,9\n1,1,1\n", [], "line 3"),
     ("single class", "a,b,y\n1,2,1\n4,5,1\n7,8,1\n1,1,1\n2,2,1\n", ["lda"], "2 classes"),
 ])
 def test_bad_data(ws, case, text, args, expect):
@@ -268,3 +270,26 @@ def test_predict_errors(ws):
     r = ws.run("predict", "--model", "models:/Nope/1", "--data", WINE,
                env={"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"})
     assert r.returncode == 1 and "Nope" in r.stderr
+
+
+def test_progress_only_when_asked_or_on_a_tty(ws):
+    args = ["train", "mlp_regressor", "--data", WINE, "--target", "quality",
+            "--param", "max_iter=20", "--param", "random_state=0", "--standard-scale"]
+    r = ws.run(*args, "--progress")
+    assert r.returncode == 0, r.stderr
+    assert "fit 1/1" in r.stderr and "iter 20/20" in r.stderr and "[####" in r.stderr
+    r = ws.run(*args)  # stderr is a pipe here: no bar
+    assert r.returncode == 0, r.stderr
+    assert "fit 1/1" not in r.stderr and "iter 20/20" not in r.stderr
+
+
+def test_xgboost_native_parameters_pass_through(ws):
+    out = os.path.join(ws.path, "xgb")
+    r = ws.run("train", "xgboost", "--data", WINE, "--target", "quality", "--param",
+               "n_estimators=5", "--param", "max_bin=32", "--output", out)
+    assert r.returncode == 0, r.stderr
+    params = json.load(open(os.path.join(out, "model.json")))["params"]
+    assert params["extra"] == "max_bin=32"
+    r = ws.run("train", "xgboost", "--data", WINE, "--target", "quality", "--param",
+               "max_bni=32")
+    assert r.returncode == 1 and "max_bni" in r.stderr

@@ -347,14 +347,17 @@ static void test_bad_params(void **state)
     assert_int_equal(ef_estimator_set(e, "tree_method", "gpu_hist", &err), EF_EINVAL);
     assert_non_null(strstr(err.msg, "auto|exact|approx|hist"));
     assert_int_equal(ef_estimator_set(e, "objective", "multi:softprob", &err), EF_EINVAL);
-    assert_int_equal(ef_estimator_set(e, "max_bin", "64", &err), EF_ENOTFOUND);
-    assert_non_null(strstr(err.msg, "extra"));
+    /* names this type does not list pass through to XGBoost via "extra" */
+    assert_int_equal(ef_estimator_set(e, "max_bin", "64", &err), EF_OK);
+    assert_int_equal(ef_estimator_set(e, "nthread", "1", &err), EF_OK);
+    assert_string_equal(ef_ml_pstring(e, "extra"), "max_bin=64;nthread=1");
     assert_int_equal(ef_estimator_set(e, "max_depth", "None", &err), EF_OK);
     ef_estimator_free(e);
 
     expect_fit_error("learning_rate", "-1", EF_EINVAL, "learning_rate");
     expect_fit_error("n_estimators", "0", EF_EINVAL, "n_estimators");
     expect_fit_error("extra", "foo=1", EF_EINVAL, "\"foo\"");
+    expect_fit_error("max_bni", "64", EF_EINVAL, "\"max_bni\""); /* a typo fails at fit */
     expect_fit_error("extra", "max_bin=abc", EF_EINVAL, "max_bin");
     expect_fit_error("extra", "eta=0.1", EF_EINVAL, "learning_rate");
     expect_fit_error("extra", "max_bin", EF_EINVAL, "name=value");
