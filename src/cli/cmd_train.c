@@ -62,7 +62,8 @@ const ef_command ef_cmd_train_spec = {
     "edgeflow train ESTIMATOR --data FILE.csv --target COLUMN [--param NAME=VALUE ...] [options]",
     "Estimators (scikit-learn 1.2's defaults and results): elasticnet, lasso, ridge,\n"
     "linear_regression, logistic_regression, lda, mlp_classifier, mlp_regressor, and xgboost /\n"
-    "xgboost_classifier (libxgboost). `edgeflow train --list` shows every parameter.\n"
+    "xgboost_classifier (libxgboost). `edgeflow train --list` shows every parameter; XGBoost's\n"
+    "own names (max_bin, nthread, ...) also pass through --param.\n"
     "\n"
     "The data is split like train_test_split(data, test_size, random_state=seed), so the same\n"
     "seed selects the same rows as a notebook. Test metrics: rmse, mae, r2 (regressors) or\n"
