@@ -243,9 +243,16 @@ static int cross_validate(train__job *j, size_t combo, train__result *r, ef_ml_e
     double *y = malloc(n * sizeof *y), *pred = malloc(n * sizeof *pred);
     int rc = fold && idx && y && pred ? EF_OK : ef_ml_errf(err, EF_ENOMEM, "out of memory");
     /* cross_val_score(cv=k): StratifiedKFold(k) for classifiers, KFold(k) otherwise; no shuffle */
-    if (!rc)
-        rc = j->type->task == EF_ML_CLASSIFIER ? ef_stratified_kfold(j->ytr, n, k, 0, 0, fold, err)
-                                                : ef_kfold(n, k, 0, 0, fold, err);
+    if (!rc && j->type->task == EF_ML_CLASSIFIER) {
+        ef_ml_err warn = {{0}};
+        rc = ef_stratified_kfold(j->ytr, n, k, 0, 0, fold, &warn);
+        if (rc)
+            ef_ml_errf(err, rc, "%s", warn.msg);
+        else if (warn.msg[0] && combo == 0)
+            EF_WARN("%s", warn.msg); /* scikit-learn's "least populated class" warning */
+    } else if (!rc) {
+        rc = ef_kfold(n, k, 0, 0, fold, err);
+    }
     for (int f = 0; !rc && f < k; f++) {
         size_t ntr = 0, nte = 0;
         for (size_t i = 0; i < n; i++)
