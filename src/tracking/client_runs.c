@@ -375,7 +375,9 @@ int ef_tc_log_batch(ef_tc *c, const char *run_id, const ef_tc_metric *metrics, s
         size_t nm = TC_MAX_ENTITIES - np - nt;
         if (nm > TC_MAX_METRICS) nm = TC_MAX_METRICS;
         if (nm > nmetrics - mi) nm = nmetrics - mi;
-        rc = tc_log_batch_one(c, run_id, metrics + mi, nm, params + pi, np, tags + ti, nt, err);
+        /* NULL arrays (none of that kind) stay NULL: NULL + 0 is undefined behaviour */
+        rc = tc_log_batch_one(c, run_id, metrics ? metrics + mi : NULL, nm,
+                              params ? params + pi : NULL, np, tags ? tags + ti : NULL, nt, err);
         pi += np;
         ti += nt;
         mi += nm;
