@@ -7,7 +7,8 @@
 #include "config/config.h"
 
 #define EF_CLI_COMMANDS                                                                            \
-    EF_CMD(agent) EF_CMD(ingest) EF_CMD(export) EF_CMD(server) EF_CMD(train) EF_CMD(predict)
+    EF_CMD(agent) EF_CMD(ingest) EF_CMD(export) EF_CMD(server) EF_CMD(train) EF_CMD(predict)      \
+        EF_CMD(serve)
 
 #define EF_CMD(name)                                                                               \
     extern const ef_command ef_cmd_##name##_spec;                                                  \

@@ -1,0 +1,97 @@
+/* cmd_serve.c - `edgeflow serve`: options -> ef_serve_run (serving/serving.h). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/log.h"
+#include "base/sig.h"
+#include "cli/commands.h"
+#include "config/config.h"
+#include "serving/serving.h"
+
+static ef_strlist o_models, o_model_dirs, o_names;
+static const char *o_tracking_uri, *o_cache, *o_host = "127.0.0.1";
+static int64_t o_port = 9000, o_threads, o_max_body = 16 << 20;
+static int o_access_log;
+
+static const ef_opt opts[] = {
+    {"model", EF_OPT_LIST, &o_models, "URI",
+     "a registered model: models:/NAME/VERSION, models:/NAME/STAGE or models:/NAME@ALIAS "
+     "(repeatable)"},
+    {"model-dir", EF_OPT_LIST, &o_model_dirs, "DIR", "a local model directory (repeatable)"},
+    {"name", EF_OPT_LIST, &o_names, "NAME",
+     "the served name of the --model-dir at the same position (default: its basename)"},
+    {"tracking-uri", EF_OPT_STR, &o_tracking_uri, "URL",
+     "tracking server for models:/ URIs (default $MLFLOW_TRACKING_URI)"},
+    {"cache-dir", EF_OPT_STR, &o_cache, "DIR",
+     "where downloaded models are kept (default $EDGEFLOW_HOME/models)"},
+    {"host", EF_OPT_STR, &o_host, "ADDR", "address to listen on (default 127.0.0.1)"},
+    {"port", EF_OPT_INT, &o_port, "PORT", "TCP port (default 9000, Seldon's; 0 picks one)"},
+    {"threads", EF_OPT_INT, &o_threads, "N", "HTTP worker threads (default: number of CPUs)"},
+    {"max-body", EF_OPT_SIZE, &o_max_body, "SIZE",
+     "largest prediction request; larger ones get 413 (default 16MiB)"},
+    {"access-log", EF_OPT_BOOL, &o_access_log, NULL, "log one line per request"},
+    {0},
+};
+
+const ef_command ef_cmd_serve_spec = {
+    "serve",
+    "serve registered or local models over HTTP: Seldon v1, OIP v2, KServe v1",
+    "edgeflow serve --model models:/NAME/STAGE [--model ...] | --model-dir DIR [--name N]\n"
+    "               [--port 9000] [--host ADDR] [options]",
+    "Seldon v1: POST /api/v1.0/predictions (and /api/v0.1/..., /predict) with data.ndarray,\n"
+    "data.tensor (+ data.names) or jsonData; the first model answers there, every model under\n"
+    "/seldon/<namespace>/<model>/api/v1.0/predictions. Probabilities of a classifier:\n"
+    "meta.tags {\"predict_proba\": true} or ?method=predict_proba. POST /api/v1.0/feedback,\n"
+    "GET /api/v1.0/metadata. Health: /live, /ready, /health/ping, /health/status; GET /metrics.\n"
+    "Open Inference Protocol v2: /v2, /v2/health/live|ready, /v2/models/<m>[/versions/<v>]\n"
+    "[/ready|/infer] (outputs predict, predict_proba). KServe v1: GET /v1/models/<m>,\n"
+    "POST /v1/models/<m>:predict ({\"instances\": [...]} -> {\"predictions\": [...]}).\n"
+    "models:/ URIs are downloaded into the cache; when the tracking server is unreachable at\n"
+    "start the newest cached version is served. SIGTERM/SIGINT: finish in-flight requests,\n"
+    "exit 0.\n"
+    "\n"
+    "Exit status: 0 stopped by a signal; 1 failed (one line on stderr says why); 2 bad usage.",
+    opts,
+};
+
+int ef_cmd_serve(int argc, char **argv)
+{
+    int rc = ef_config_parse(&ef_cmd_serve_spec, argc, argv, NULL);
+    if (rc != EF_CONFIG_RUN)
+        return rc == EF_CONFIG_EXIT_OK ? 0 : 2;
+    ef_log_set_tag("serve");
+    if (o_port < 0 || o_port > 65535 || o_threads < 0 || o_threads > 1024 || o_max_body <= 0) {
+        fprintf(stderr, "edgeflow serve: --port, --threads or --max-body out of range\n");
+        return 2;
+    }
+    if (o_names.n > o_model_dirs.n) {
+        fprintf(stderr, "edgeflow serve: more --name than --model-dir options\n");
+        return 2;
+    }
+    char cache[4096];
+    if (!o_cache) {
+        snprintf(cache, sizeof cache, "%s/models", ef_config_home());
+        o_cache = cache;
+    }
+    ef_serve_opts o = {
+        .models = (const char *const *)o_models.v,
+        .n_models = o_models.n,
+        .model_dirs = (const char *const *)o_model_dirs.v,
+        .n_model_dirs = o_model_dirs.n,
+        .dir_names = (const char *const *)o_names.v,
+        .n_dir_names = o_names.n,
+        .tracking_uri = o_tracking_uri ? o_tracking_uri : getenv("MLFLOW_TRACKING_URI"),
+        .cache_dir = o_cache,
+        .host = o_host,
+        .port = (uint16_t)o_port,
+        .threads = (unsigned)o_threads,
+        .max_body = (size_t)o_max_body,
+        .access_log = o_access_log,
+    };
+    ef_sig_install();
+    ef_ml_err err = {{0}};
+    rc = ef_serve_run(&o, &err);
+    if (rc)
+        fprintf(stderr, "edgeflow serve: %s\n", err.msg);
+    return rc ? 1 : 0;
+}

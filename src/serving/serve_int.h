@@ -1,0 +1,101 @@
+/* serve_int.h - internals shared by the files of `edgeflow serve` (src/serving/):
+ *
+ *   runtime.c        loaded model versions (refcounted, swapped atomically), model slots,
+ *                    loading from a model directory or a models:/ URI with a local cache
+ *   http.c           the HTTP server: health routes, /metrics, route registration, options
+ *   seldon.c         Seldon Core v1 protocol (parse request -> matrix, reply, error shape)
+ *   oip.c            Open Inference Protocol v2 (/v2/...)
+ *   kserve.c         KServe v1 (/v1/models/<m>:predict)
+ *
+ * A protocol file owns its request parser and reply writer (pure functions, fuzzed) and its
+ * routes; everything model-related goes through this header.
+ */
+#ifndef EF_SERVING_SERVE_INT_H
+#define EF_SERVING_SERVE_INT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "http/server.h"
+#include "ml/model.h"
+
+/* One loaded model version: immutable after load, shared by requests through a reference count.
+ * name: the served model name (the registered model's name, or the --name/basename for a
+ * directory); version: the registry version ("" for a plain directory). */
+typedef struct serve__version {
+    char name[256];
+    char version[32];
+    char source[1024]; /* models:/... URI or directory path, for metadata and logs */
+    ef_model *model;   /* owned */
+    int refs;          /* atomic; the slot holds one reference */
+} serve__version;
+
+typedef struct serve__ctx serve__ctx;
+
+/* The current version of model `name` (NULL: the only model, or the first one served), with a
+ * reference the caller must drop with serve__release. version: NULL = current; a specific
+ * version string when the protocol names one (OIP /versions/<v>): EF_ENOTFOUND if that version is
+ * not loaded. Returns NULL when there is no such model (or nothing is loaded yet). */
+serve__version *serve__acquire(serve__ctx *s, const char *name, const char *version);
+void serve__release(serve__version *v);
+
+/* Names of the served models (pointers valid for the server's life); returns the count. */
+size_t serve__model_names(serve__ctx *s, const char **names, size_t max);
+/* 1 when every served model has a loaded version. */
+int serve__ready(serve__ctx *s);
+
+/* Scores X with v (preprocessing applied in place to X). pred: X->rows values (labels for
+ * classifiers); proba (when want_proba and the model is a classifier): X->rows x n_classes.
+ * Returns 0 or an EF_E* code with the message in err. Thread-safe. */
+typedef struct serve__result {
+    double *pred;
+    ef_mat proba; /* rows == 0 when not asked for or not a classifier */
+} serve__result;
+int serve__predict(serve__version *v, ef_mat *X, int want_proba, serve__result *out, ef_ml_err *err);
+void serve__result_release(serve__result *r);
+
+/* Per-protocol route registration, called once by http.c before the server starts. */
+int serve__seldon_routes(serve__ctx *s, ef_http_server *http);
+int serve__oip_routes(serve__ctx *s, ef_http_server *http);
+int serve__kserve_routes(serve__ctx *s, ef_http_server *http);
+
+/* Counts one prediction request for /metrics (model, version, protocol, HTTP status, seconds). */
+void serve__observe(serve__ctx *s, const serve__version *v, const char *protocol, int status,
+                    double seconds);
+
+
+/* ---- added by S1: the runtime's lifecycle, metrics, the Seldon parser (fuzzed) --------------- */
+struct ef_metrics;
+struct ef_serve_opts;
+
+/* A context for o's models (nothing loaded yet); metrics (borrowed) receives the counters.
+ * NULL on ENOMEM. */
+serve__ctx *serve__ctx_new(const struct ef_serve_opts *o, struct ef_metrics *metrics);
+/* Loads every model of the options (downloading models:/ URIs into the cache). 0 or EF_E* with
+ * the message in err naming the model. */
+int serve__load_all(serve__ctx *s, ef_ml_err *err);
+void serve__ctx_free(serve__ctx *s);
+struct ef_metrics *serve__metrics(serve__ctx *s);
+/* The largest prediction body the protocols accept (--max-body); the HTTP layer's own limit is
+ * set higher so that the protocols can answer 413 in their own error shape. */
+size_t serve__max_body(serve__ctx *s);
+
+enum { SERVE__SELDON_NDARRAY = 1, SERVE__SELDON_TENSOR, SERVE__SELDON_JSONDATA };
+
+/* A parsed Seldon v1 prediction request. */
+typedef struct serve__seldon_req {
+    int form;        /* SERVE__SELDON_*: how the input came, hence how the reply is shaped */
+    ef_mat X;        /* rows x n_features, in the model's feature order (owned) */
+    int want_proba;  /* meta.tags.predict_proba == true, or ?method=predict_proba */
+    json_t *meta;    /* the reply's meta: puid and tags of the request (owned) */
+} serve__seldon_req;
+
+/* Parses a Seldon request body for a model with the given features. query_method: the request's
+ * ?method= (NULL when absent). Returns 0, EF_EINVAL (msg says what is wrong with the input) or
+ * EF_ENOMEM. out is released by serve__seldon_req_release in every case. */
+int serve__seldon_parse(const char *body, size_t len, const char *query_method,
+                        char *const *features, size_t n_features, serve__seldon_req *out,
+                        char *msg, size_t msglen);
+void serve__seldon_req_release(serve__seldon_req *r);
+
+#endif
