@@ -28,6 +28,7 @@
 
 #include "base/log.h"
 #include "ml/ml.h"
+#include "ml/score.h" /* ef_score_sum: numpy's pairwise np.sum, so losses add up like sklearn's */
 
 static const ef_ml_param logit_params[] = {
     {"penalty", EF_ML_PSTRING, "l2", 1, "l1|l2|elasticnet|none",
@@ -60,41 +61,6 @@ typedef struct logit_state {
     ef_mat coef;       /* r x d */
     double *intercept; /* r */
 } logit_state;
-
-/* numpy's pairwise summation (np.sum of a contiguous array, 8192-element blocks), so the loss
- * and the binary intercept gradient add up like sklearn's. */
-static double pw_block(const double *a, size_t n)
-{
-    if (n < 8) {
-        double res = 0.;
-        for (size_t i = 0; i < n; i++)
-            res += a[i];
-        return res;
-    }
-    if (n <= 128) {
-        double r[8];
-        size_t i;
-        memcpy(r, a, sizeof r);
-        for (i = 8; i < n - (n % 8); i += 8)
-            for (size_t j = 0; j < 8; j++)
-                r[j] += a[i + j];
-        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; i < n; i++)
-            res += a[i];
-        return res;
-    }
-    size_t n2 = n / 2;
-    n2 -= n2 % 8;
-    return pw_block(a, n2) + pw_block(a + n2, n - n2);
-}
-
-static double np_sum(const double *a, size_t n)
-{
-    double s = 0.;
-    for (size_t off = 0; off < n; off += 8192)
-        s += pw_block(a + off, n - off < 8192 ? n - off : 8192);
-    return s;
-}
 
 /* ---- the loss: value and gradient ---------------------------------------------------------- */
 
@@ -145,7 +111,7 @@ static double logit_fg(void *ctx, const double *theta, double *g)
         }
         pen = cblas_ddot(d, theta, 1, theta, 1);
         cblas_dgemv(CblasRowMajor, CblasTrans, n, d, 1.0, X->v, d, raw, 1, 0.0, g, 1);
-        if (p->fit_intercept) g[d] = np_sum(raw, (size_t)n);
+        if (p->fit_intercept) g[d] = ef_score_sum(raw, (size_t)n);
     } else {
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, K, d, 1.0, X->v, d, theta, K, 0.0,
                     raw, K);
@@ -182,7 +148,7 @@ static double logit_fg(void *ctx, const double *theta, double *g)
     size_t nw = (size_t)d * (size_t)K;
     for (size_t j = 0; j < nw; j++)
         g[j] += p->l2 * theta[j];
-    return np_sum(p->lo, (size_t)n) + 0.5 * p->l2 * pen;
+    return ef_score_sum(p->lo, (size_t)n) + 0.5 * p->l2 * pen;
 }
 
 /* ---- L-BFGS with the Moré-Thuente line search (MINPACK-2 dcsrch/dcstep) -------------------- */
