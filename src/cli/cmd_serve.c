@@ -8,7 +8,9 @@
 #include "config/config.h"
 #include "serving/serving.h"
 
-static ef_strlist o_models, o_model_dirs, o_names;
+static ef_strlist o_models, o_model_dirs, o_names, o_canaries;
+static int64_t o_poll_ms = 10000;
+static double o_traffic = 10;
 static const char *o_tracking_uri, *o_cache, *o_host = "127.0.0.1";
 static int64_t o_port = 9000, o_threads, o_max_body = 16 << 20;
 static int o_access_log;
@@ -30,6 +32,13 @@ static const ef_opt opts[] = {
     {"max-body", EF_OPT_SIZE, &o_max_body, "SIZE",
      "largest prediction request; larger ones get 413 (default 16MiB)"},
     {"access-log", EF_OPT_BOOL, &o_access_log, NULL, "log one line per request"},
+    {"poll-interval", EF_OPT_DURATION, &o_poll_ms, "DUR",
+     "how often models:/ stages and aliases are resolved again; a new version is swapped in "
+     "(default 10s, 0 = off)"},
+    {"canary", EF_OPT_LIST, &o_canaries, "URI",
+     "a models:/ URI answering --traffic percent of the requests of the model with the same "
+     "name (or of the only model; repeatable)"},
+    {"traffic", EF_OPT_DOUBLE, &o_traffic, "PCT", "the canary's share of requests (default 10)"},
     {0},
 };
 
@@ -47,8 +56,11 @@ const ef_command ef_cmd_serve_spec = {
     "[/ready|/infer] (outputs predict, predict_proba). KServe v1: GET /v1/models/<m>,\n"
     "POST /v1/models/<m>:predict ({\"instances\": [...]} -> {\"predictions\": [...]}).\n"
     "models:/ URIs are downloaded into the cache; when the tracking server is unreachable at\n"
-    "start the newest cached version is served. SIGTERM/SIGINT: finish in-flight requests,\n"
-    "exit 0.\n"
+    "start the newest cached version is served. Stages, aliases and latest are polled\n"
+    "(--poll-interval) and a new version is swapped in without failing a request; the previous\n"
+    "one stays loaded. --canary URI --traffic PCT splits requests; every reply says which\n"
+    "version answered (header X-Model-Version; Seldon meta.requestPath; OIP model_version).\n"
+    "SIGTERM/SIGINT: finish in-flight requests, exit 0.\n"
     "\n"
     "Exit status: 0 stopped by a signal; 1 failed (one line on stderr says why); 2 bad usage.",
     opts,
@@ -62,6 +74,10 @@ int ef_cmd_serve(int argc, char **argv)
     ef_log_set_tag("serve");
     if (o_port < 0 || o_port > 65535 || o_threads < 0 || o_threads > 1024 || o_max_body <= 0) {
         fprintf(stderr, "edgeflow serve: --port, --threads or --max-body out of range\n");
+        return 2;
+    }
+    if (o_poll_ms < 0 || o_traffic < 0 || o_traffic > 100) {
+        fprintf(stderr, "edgeflow serve: --poll-interval must be >= 0 and --traffic 0..100\n");
         return 2;
     }
     if (o_names.n > o_model_dirs.n) {
@@ -87,6 +103,10 @@ int ef_cmd_serve(int argc, char **argv)
         .threads = (unsigned)o_threads,
         .max_body = (size_t)o_max_body,
         .access_log = o_access_log,
+        .poll_ms = o_poll_ms,
+        .canaries = (const char *const *)o_canaries.v,
+        .n_canaries = o_canaries.n,
+        .traffic = o_traffic,
     };
     ef_sig_install();
     ef_ml_err err = {{0}};

@@ -200,6 +200,7 @@ static int is_served(serve__ctx *s, const char *name)
 static serve__version *acquire_or_reply(ef_http_req *r, serve__ctx *s, const char *name)
 {
     serve__version *v = serve__acquire(s, name, NULL);
+    serve__tag_reply(r, v);
     if (v) return v;
     if (is_served(s, name))
         ef_http_reply_error(r, 503, "Model with name %s is not ready.", name);

@@ -552,6 +552,7 @@ static serve__version *acquire_or_reply(ef_http_req *r, serve__ctx *s)
 {
     const char *name = ef_http_req_param(r, "model"), *version = ef_http_req_param(r, "version");
     serve__version *v = serve__acquire(s, name, version);
+    serve__tag_reply(r, v);
     if (v) return v;
     const char *names[64];
     size_t n = serve__model_names(s, names, 64), known = 0;

@@ -4,7 +4,14 @@
  * with a local cache (cache_dir/<name>/<version>, written by rename so it is never half there),
  * scoring, and the per-request metrics.
  *
- * Locking: ctx->mu guards the slots' current pointers (acquire takes a reference under it);
+ * Hot swap (poll_ms > 0): a poller thread resolves every models:/ URI naming a stage, alias or
+ * latest again; a new version is downloaded and loaded outside the lock, then becomes the slot's
+ * current version under it (the old one is kept as `prev`, still loaded, so moving back is a
+ * pointer swap; requests holding a reference finish on whatever they acquired). A failed
+ * resolve, download or load keeps the current version and logs a warning.
+ * Canary: a slot's `canary` answers `traffic` percent of the requests that do not name a version.
+ *
+ * Locking: ctx->mu guards the slots' version pointers (acquire takes a reference under it);
  * versions are immutable after load, so scoring needs no lock.
  */
 #include <ctype.h>
@@ -14,9 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "metrics/metrics.h"
@@ -27,7 +36,11 @@
 typedef struct serve_slot {
     char name[256];
     char source[1024];
-    serve__version *cur; /* one reference held by the slot; NULL until loaded */
+    serve__version *cur;    /* one reference held by the slot; NULL until loaded */
+    serve__version *prev;   /* the version cur replaced (kept warm), or NULL */
+    serve__version *canary; /* answers `traffic` percent of requests, or NULL */
+    const char *canary_uri; /* borrowed from the options */
+    double traffic;         /* 0..100 */
 } serve_slot;
 
 struct serve__ctx {
@@ -36,6 +49,12 @@ struct serve__ctx {
     pthread_mutex_t mu;
     serve_slot *slots;
     size_t n;
+    pthread_t poller;
+    int have_poller;
+    int stop;              /* under mu: the poller leaves */
+    pthread_cond_t wake;   /* signalled (with mu) to stop the poller */
+    uint64_t draws;        /* atomic counter behind the canary's coin */
+    uint64_t seed;
 };
 
 serve__ctx *serve__ctx_new(const ef_serve_opts *o, ef_metrics *metrics)
@@ -50,6 +69,8 @@ serve__ctx *serve__ctx_new(const ef_serve_opts *o, ef_metrics *metrics)
         return NULL;
     }
     pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    s->seed = (uint64_t)ef_mono_us() ^ ((uint64_t)getpid() << 32);
     s->o = o;
     s->metrics = metrics;
     return s;
@@ -59,9 +80,19 @@ void serve__ctx_free(serve__ctx *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n; i++)
-        if (s->slots[i].cur)
-            serve__release(s->slots[i].cur);
+    if (s->have_poller) {
+        pthread_mutex_lock(&s->mu);
+        s->stop = 1;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->poller, NULL);
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        serve__release(s->slots[i].cur);
+        serve__release(s->slots[i].prev);
+        serve__release(s->slots[i].canary);
+    }
+    pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->mu);
     free(s->slots);
     free(s);
@@ -134,8 +165,9 @@ static int newest_cached(const char *cache, const char *name, const char *tail, 
 
 /* Resolves uri through the tracking server and makes sure cache/<name>/<version> holds it;
  * falls back to the cache when the server does not answer. */
-static int fetch_registered(serve__ctx *s, const char *uri, char *name, size_t name_len,
-                            char *ver, size_t ver_len, char *dir, size_t dir_len, ef_ml_err *err)
+static int fetch_registered(serve__ctx *s, const char *uri, int allow_cache, char *name,
+                            size_t name_len, char *ver, size_t ver_len, char *dir, size_t dir_len,
+                            ef_ml_err *err)
 {
     const char *tail;
     if (uri_model_name(uri, name, name_len, &tail))
@@ -153,6 +185,10 @@ static int fetch_registered(serve__ctx *s, const char *uri, char *name, size_t n
         e.http_status = 0;
     } else {
         rc = ef_tc_model_resolve(tc, uri, &mv, &e);
+    }
+    if (rc && e.http_status == 0 && !allow_cache) {
+        rc = ef_ml_errf(err, rc, "cannot resolve %s: %s", uri, e.message);
+        goto out;
     }
     if (rc && e.http_status == 0) {
         /* no tracking server (unset or unreachable): serve what the cache has */
@@ -242,6 +278,151 @@ static int add_slot(serve__ctx *s, const char *name, const char *source, serve__
     return EF_OK;
 }
 
+/* ---- hot swap and canary -------------------------------------------------------------------- */
+
+/* A uniform draw in [0, 1) for the canary's coin: splitmix64 over an atomic counter, so threads
+ * need no lock and no per-thread state. */
+static double canary_draw(serve__ctx *s)
+{
+    uint64_t z = s->seed + 0x9e3779b97f4a7c15ULL *
+                               (__atomic_add_fetch(&s->draws, 1, __ATOMIC_RELAXED));
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (double)(z >> 11) / 9007199254740992.0;
+}
+
+/* 1 when uri can move to another version: models:/NAME/STAGE, models:/NAME@ALIAS, .../latest. */
+static int movable_uri(const char *uri)
+{
+    char name[256];
+    const char *tail;
+    if (!uri || strncmp(uri, "models:/", 8) || uri_model_name(uri, name, sizeof name, &tail))
+        return 0;
+    return !all_digits(tail);
+}
+
+static int polled_uris(serve__ctx *s)
+{
+    int n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        n += movable_uri(s->slots[i].source) + movable_uri(s->slots[i].canary_uri);
+    return n;
+}
+
+/* Loads the canary uri and attaches it to the slot of the same name (or the only slot). */
+static int load_canary(serve__ctx *s, const char *uri, ef_ml_err *err)
+{
+    char name[256], ver[32], dir[4096];
+    serve__version *v = NULL;
+    if (strncmp(uri, "models:/", 8))
+        return ef_ml_errf(err, EF_EINVAL, "--canary %s: expected a models:/ URI", uri);
+    int rc = fetch_registered(s, uri, 1, name, sizeof name, ver, sizeof ver, dir, sizeof dir,
+                              err);
+    if (!rc)
+        rc = load_version(dir, name, ver, uri, &v, err);
+    if (rc)
+        return rc;
+    serve_slot *sl = NULL;
+    for (size_t i = 0; i < s->n && !sl; i++)
+        if (!strcmp(s->slots[i].name, name))
+            sl = &s->slots[i];
+    if (!sl && s->n == 1)
+        sl = &s->slots[0];
+    if (!sl || sl->canary) {
+        serve__release(v);
+        return ef_ml_errf(err, EF_EINVAL, "--canary %s: %s", uri, sl ? "this model already "
+                          "has a canary" : "no served model has that name; give the canary of "
+                          "each --model the same registered name");
+    }
+    pthread_mutex_lock(&s->mu);
+    sl->canary = v;
+    sl->canary_uri = uri;
+    sl->traffic = s->o->traffic < 0 ? 0 : s->o->traffic > 100 ? 100 : s->o->traffic;
+    pthread_mutex_unlock(&s->mu);
+    EF_INFO("model '%s': canary version %s from %s answers %.3g%% of the requests", sl->name,
+            v->version, uri, sl->traffic);
+    return EF_OK;
+}
+
+/* Resolves uri again and, when it names another version, makes it the slot's current version
+ * (canary = 0) or its canary (canary = 1). *failing: 1 while polls fail (warn once). */
+static void poll_one(serve__ctx *s, serve_slot *sl, const char *uri, int canary, int *failing)
+{
+    char name[256], ver[32], dir[4096];
+    ef_ml_err err = {{0}};
+    serve__version *nv = NULL, *drop = NULL;
+    int rc = fetch_registered(s, uri, 0, name, sizeof name, ver, sizeof ver, dir, sizeof dir,
+                              &err);
+    if (rc)
+        goto out;
+    pthread_mutex_lock(&s->mu);
+    serve__version **at = canary ? &sl->canary : &sl->cur;
+    if (*at && !strcmp((*at)->version, ver)) {
+        pthread_mutex_unlock(&s->mu);
+        goto out;
+    }
+    serve__version *c[3] = {sl->prev, sl->cur, sl->canary};
+    for (int k = 0; k < 3 && !nv; k++)
+        if (c[k] && !strcmp(c[k]->version, ver) && !strcmp(c[k]->name, name))
+            nv = c[k];
+    if (nv)
+        __atomic_add_fetch(&nv->refs, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&s->mu);
+    if (!nv && (rc = load_version(dir, name, ver, uri, &nv, &err)))
+        goto out;
+    pthread_mutex_lock(&s->mu);
+    serve__version *old = *at;
+    *at = nv;
+    if (!canary) {
+        drop = sl->prev;
+        sl->prev = old;
+    } else {
+        drop = old;
+    }
+    pthread_mutex_unlock(&s->mu);
+    EF_INFO("model '%s': %s moved to version %s (was %s) from %s", sl->name,
+            canary ? "the canary" : "serving", ver, old ? old->version : "-", uri);
+    serve__release(drop);
+out:
+    if (rc && !*failing)
+        EF_WARN("model '%s': cannot update from %s (%s); still serving the loaded version",
+                sl->name, uri, err.msg);
+    else if (!rc && *failing)
+        EF_INFO("model '%s': %s can be resolved again", sl->name, uri);
+    *failing = rc != 0;
+}
+
+static void *poller_main(void *arg)
+{
+    serve__ctx *s = arg;
+    int failing[2 * 64] = {0};
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (s->o->poll_ms % 1000) * 1000000;
+        ts.tv_sec += (time_t)(s->o->poll_ms / 1000 + ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+        while (!s->stop && pthread_cond_timedwait(&s->wake, &s->mu, &ts) == 0)
+            ;
+        if (s->stop)
+            break;
+        pthread_mutex_unlock(&s->mu);
+        for (size_t i = 0; i < s->n; i++) {
+            serve_slot *sl = &s->slots[i];
+            int *f = &failing[2 * (i < 64 ? i : 63)];
+            if (movable_uri(sl->source))
+                poll_one(s, sl, sl->source, 0, f);
+            if (movable_uri(sl->canary_uri))
+                poll_one(s, sl, sl->canary_uri, 1, f + 1);
+        }
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
 int serve__load_all(serve__ctx *s, ef_ml_err *err)
 {
     const ef_serve_opts *o = s->o;
@@ -252,7 +433,7 @@ int serve__load_all(serve__ctx *s, ef_ml_err *err)
         if (strncmp(o->models[i], "models:/", 8))
             return ef_ml_errf(err, EF_EINVAL, "--model %s: expected a models:/ URI (use "
                               "--model-dir for a directory)", o->models[i]);
-        rc = fetch_registered(s, o->models[i], name, sizeof name, ver, sizeof ver, dir,
+        rc = fetch_registered(s, o->models[i], 1, name, sizeof name, ver, sizeof ver, dir,
                               sizeof dir, err);
         if (!rc)
             rc = load_version(dir, name, ver, o->models[i], &v, err);
@@ -278,6 +459,14 @@ int serve__load_all(serve__ctx *s, ef_ml_err *err)
         if (!rc)
             rc = add_slot(s, name, d, v, err);
     }
+    for (size_t i = 0; !rc && i < o->n_canaries; i++)
+        rc = load_canary(s, o->canaries[i], err);
+    if (!rc && o->poll_ms > 0 && polled_uris(s)) {
+        if (pthread_create(&s->poller, NULL, poller_main, s))
+            rc = ef_ml_errf(err, EF_ENOMEM, "cannot start the registry poller thread");
+        else
+            s->have_poller = 1;
+    }
     return rc;
 }
 
@@ -288,17 +477,31 @@ serve__version *serve__acquire(serve__ctx *s, const char *name, const char *vers
     serve__version *v = NULL;
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->n; i++) {
-        if (name && strcmp(s->slots[i].name, name))
+        serve_slot *sl = &s->slots[i];
+        if (name && strcmp(sl->name, name))
             continue;
-        v = s->slots[i].cur;
+        v = sl->cur;
+        if (version) {
+            serve__version *c[3] = {sl->cur, sl->canary, sl->prev};
+            v = NULL;
+            for (int k = 0; k < 3 && !v; k++)
+                if (c[k] && !strcmp(c[k]->version, version))
+                    v = c[k];
+        } else if (sl->canary && canary_draw(s) * 100.0 < sl->traffic) {
+            v = sl->canary;
+        }
         break;
     }
-    if (v && version && strcmp(v->version, version))
-        v = NULL;
     if (v)
         __atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&s->mu);
     return v;
+}
+
+void serve__tag_reply(ef_http_req *r, const serve__version *v)
+{
+    if (v && *v->version)
+        ef_http_add_header(r, "X-Model-Version", v->version);
 }
 
 void serve__release(serve__version *v)

@@ -396,6 +396,7 @@ static serve__version *route_model(serve__ctx *s, ef_http_req *r, int *status)
 {
     const char *name = ef_http_req_param(r, "model");
     serve__version *v = serve__acquire(s, name, NULL);
+    serve__tag_reply(r, v);
     if (v)
         return v;
     const char *names[16];
@@ -451,6 +452,12 @@ static void h_predict(ef_http_req *r, void *ctx)
         goto out;
     }
     json_t *data = reply_data(q.form, m, &res, q.X.rows);
+    if (data && *v->version) {
+        /* which version answered (hot swap, canary): Seldon's {"<container>": "<image>"} */
+        char path[300];
+        snprintf(path, sizeof path, "%s:%s", v->name, v->version);
+        json_object_set_new(q.meta, "requestPath", json_pack("{s:s}", v->name, path));
+    }
     json_t *doc = data ? json_pack("{s:o,s:O}", "data", data, "meta", q.meta) : NULL;
     if (!doc) {
         status = 500;

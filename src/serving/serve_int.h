@@ -98,4 +98,9 @@ int serve__seldon_parse(const char *body, size_t len, const char *query_method,
                         char *msg, size_t msglen);
 void serve__seldon_req_release(serve__seldon_req *r);
 
+/* ---- added by S3: hot swap and canary -------------------------------------------------------- */
+/* Says which version answers: the header X-Model-Version (every protocol), when v has a
+ * registry version. Call before the reply. */
+void serve__tag_reply(ef_http_req *r, const serve__version *v);
+
 #endif

@@ -30,6 +30,15 @@ typedef struct ef_serve_opts {
     unsigned threads;         /* HTTP worker threads, 0 = number of CPUs */
     size_t max_body;          /* largest prediction request, bytes (0 = 16 MiB) */
     int access_log;
+    /* Hot swap: every poll_ms milliseconds (0 = off) each models:/ URI naming a stage, an alias
+     * or latest is resolved again; a new version is downloaded, loaded and swapped in atomically
+     * (the previous one stays loaded, so a rollback is immediate). */
+    int64_t poll_ms;
+    /* Canary: canaries[i] (models:/ URIs) answers traffic percent of the requests of the served
+     * model with the same registered name (with a single served model: of that model). */
+    const char *const *canaries;
+    size_t n_canaries;
+    double traffic;
 } ef_serve_opts;
 
 /* Loads every model, serves until SIGTERM/SIGINT (base/sig.h; the caller installs the handlers),
