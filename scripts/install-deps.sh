@@ -15,6 +15,7 @@ PACKAGES=(
   # integration tests and benchmarks
   python3 python3-pytest python3-requests python3-boto3 python3-paho-mqtt python3-yaml
   python3-pandas python3-sklearn python3-xgboost
+  python3-flask gunicorn nginx-light
   wrk time nodejs
 )
 
