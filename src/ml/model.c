@@ -19,6 +19,7 @@
 #include "base/version.h"
 #include "json/json.h"
 #include "ml/model.h"
+#include "ml/model_int.h"
 #include "ml/preprocess.h"
 
 #define MODEL_FILE "model.json"
@@ -663,7 +664,8 @@ out:
     return EF_OK;
 }
 
-/* Reads MLmodel and returns the edgeflow flavour's model_file (malloc'd), default model.json. */
+/* Reads MLmodel and returns the edgeflow flavour's model_file (malloc'd), default model.json;
+ * NULL when MLmodel has no edgeflow flavour. */
 static int read_mlmodel(const char *dir, char **model_file, ef_ml_err *err)
 {
     char path[4096];
@@ -697,9 +699,8 @@ static int read_mlmodel(const char *dir, char **model_file, ef_ml_err *err)
         n = next;
     }
     if (!n || n->type != YAML_MAPPING_NODE) {
-        ef_ml_errf(err, rc, "%s has no 'edgeflow' flavour (models from other MLflow flavours are not "
-                   "supported; export scikit-learn models with clients/python/edgeflow_sklearn.py)",
-                   path);
+        *model_file = NULL; /* another flavour: model_mlflow.c */
+        rc = EF_OK;
     } else {
         *model_file = strdup(MODEL_FILE);
         for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
@@ -731,6 +732,8 @@ int ef_model_load(const char *dir, ef_model **out, ef_ml_err *err)
     int rc = read_mlmodel(dir, &file, err);
     if (rc)
         return rc;
+    if (!file)
+        return ef_model__load_mlflow(dir, out, err);
     snprintf(path, sizeof path, "%s/%s", dir, file);
     free(file);
     rc = ef_fs_read(path, MAX_MODEL_JSON, &text);

@@ -44,7 +44,8 @@ int ef_model_set_input_example(ef_model *m, const ef_mat *X);
 int ef_model_save(const ef_model *m, const char *dir, int overwrite, json_t **mlmodel,
                   ef_ml_err *err);
 /* Reads a model directory (MLmodel with the edgeflow flavour + model.json). Every field is
- * validated; a wrong or unknown estimator, shape or type gives EF_EINVAL naming the field. */
+ * validated; a wrong or unknown estimator, shape or type gives EF_EINVAL naming the field.
+ * Without an edgeflow flavour, MLflow's own xgboost flavour is read (model_mlflow.c). */
 int ef_model_load(const char *dir, ef_model **out, ef_ml_err *err);
 /* Parses model.json text (the fuzz target's entry); dir is where side files live (may be NULL). */
 int ef_model_parse(const char *json_text, size_t len, const char *dir, ef_model **out,

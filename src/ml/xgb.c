@@ -22,7 +22,8 @@
  * Saved state (model.json "weights"): {"booster_file": "xgb_model.json", "objective": ...,
  * "num_class": K for classifiers, 0 for regressors}; the booster itself is XGBoost's JSON model
  * in <dir>/xgb_model.json, with the "scikit_learn" attribute XGBModel.save_model writes, so
- * mlflow.xgboost / XGBRegressor.load_model read it as their own.
+ * mlflow.xgboost / XGBRegressor.load_model read it as their own. ef_ml_xgb_from_booster (xgb.h)
+ * builds either type straight from a booster file Python's xgboost saved (MLflow's flavour).
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -34,6 +35,7 @@
 #include <xgboost/c_api.h>
 
 #include "ml/ml.h"
+#include "ml/xgb.h"
 
 #define XGB_BOOSTER_FILE "xgb_model.json"
 
@@ -674,6 +676,30 @@ static int objective_known(const ef_ml_type *t, const char *objective)
     return 0;
 }
 
+/* A new state holding the booster read from path, and its number of features. */
+static int open_booster(const char *path, xgb_state **out, bst_ulong *nf, ef_ml_err *err)
+{
+    xgb_state *st = calloc(1, sizeof *st);
+    int rc = EF_OK;
+    *out = NULL;
+    if (!st)
+        return ef_ml_errf(err, EF_ENOMEM, "out of memory");
+    if (XGBoosterCreate(NULL, 0, &st->bst)) {
+        rc = xgb_fail(err, EF_ENOMEM, "XGBoost could not create a booster");
+    } else if (XGBoosterLoadModel(st->bst, path)) {
+        char what[4200];
+        snprintf(what, sizeof what, "cannot load the XGBoost model %.4000s", path);
+        rc = xgb_fail(err, EF_EIO, what);
+    } else if (XGBoosterGetNumFeature(st->bst, nf)) {
+        rc = xgb_fail(err, EF_EINVAL, "XGBoost could not read the model");
+    }
+    if (rc)
+        xgb_state_free(st);
+    else
+        *out = st;
+    return rc;
+}
+
 static int xgb_load(ef_estimator *e, const json_t *weights, const char *dir, ef_ml_err *err)
 {
     const char *file = json_string_value(json_object_get(weights, "booster_file"));
@@ -696,24 +722,10 @@ static int xgb_load(ef_estimator *e, const json_t *weights, const char *dir, ef_
         return ef_ml_errf(err, EF_EINVAL, "model.json: weights.num_class must be %zu", want_nc);
     if (!dir || snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
         return ef_ml_errf(err, EF_EINVAL, "model.json: no model directory for %s", file);
-    st = calloc(1, sizeof *st);
-    if (!st)
-        return ef_ml_errf(err, EF_ENOMEM, "out of memory");
+    rc = open_booster(path, &st, &nf, err);
+    if (rc)
+        goto out;
     snprintf(st->objective, sizeof st->objective, "%s", objective);
-    if (XGBoosterCreate(NULL, 0, &st->bst)) {
-        rc = xgb_fail(err, EF_ENOMEM, "XGBoost could not create a booster");
-        goto out;
-    }
-    if (XGBoosterLoadModel(st->bst, path)) {
-        char what[4200];
-        snprintf(what, sizeof what, "cannot load the XGBoost model %s", path);
-        rc = xgb_fail(err, EF_EIO, what);
-        goto out;
-    }
-    if (XGBoosterGetNumFeature(st->bst, &nf)) {
-        rc = xgb_fail(err, EF_EINVAL, "XGBoost could not read the model");
-        goto out;
-    }
     if ((size_t)nf != e->n_features) {
         rc = ef_ml_errf(err, EF_EINVAL, "%s has %zu features, model.json says %zu", file,
                         (size_t)nf, e->n_features);
@@ -757,3 +769,71 @@ const ef_ml_type ef_ml_xgboost_classifier = {
     .load = xgb_load,
     .release = xgb_release,
 };
+
+int ef_ml_xgb_from_booster(const char *path, int classifier, ef_estimator **out, ef_ml_err *err)
+{
+    const ef_ml_type *t = classifier ? &ef_ml_xgboost_classifier : &ef_ml_xgboost;
+    xgb_state *st = NULL;
+    ef_estimator *e = NULL;
+    json_t *cfg = NULL;
+    const char *conf = NULL;
+    bst_ulong nf = 0, conf_len = 0;
+    ef_ml_err ignored;
+    *out = NULL;
+    int rc = open_booster(path, &st, &nf, err);
+    if (rc)
+        goto out;
+    if (XGBoosterSaveJsonConfig(st->bst, &conf_len, &conf)) {
+        rc = xgb_fail(err, EF_EINVAL, "XGBoost could not give the model's configuration");
+        goto out;
+    }
+    cfg = json_loadb(conf, (size_t)conf_len, 0, NULL);
+    const json_t *learner = json_object_get(cfg, "learner");
+    const char *obj = json_string_value(json_object_get(json_object_get(learner, "objective"),
+                                                        "name"));
+    const char *ncs = json_string_value(
+        json_object_get(json_object_get(learner, "learner_model_param"), "num_class"));
+    long k = ncs ? strtol(ncs, NULL, 10) : 0;
+    if (!obj || strlen(obj) >= sizeof st->objective || nf < 1) {
+        rc = ef_ml_errf(err, EF_EINVAL, "%s: the booster has no objective or no features; is it "
+                        "a trained XGBoost model?", path);
+        goto out;
+    }
+    snprintf(st->objective, sizeof st->objective, "%s", obj);
+    if (classifier && !strcmp(obj, "binary:logistic"))
+        k = 2;
+    if (classifier && (k < 2 || k > 1000000 || (k > 2 && !is_multi(obj)))) {
+        rc = ef_ml_errf(err, EF_EUNSUPPORTED, "%s: an XGBClassifier with objective %s is not "
+                        "supported; train it with binary:logistic, multi:softprob or "
+                        "multi:softmax", path, obj);
+        goto out;
+    }
+    if (!classifier && !strcmp(obj, "multi:softprob")) {
+        rc = ef_ml_errf(err, EF_EUNSUPPORTED, "%s: a booster with objective multi:softprob "
+                        "predicts probabilities; log it as an XGBClassifier", path);
+        goto out;
+    }
+    e = ef_estimator_new(t);
+    if (e && classifier)
+        e->classes = malloc((size_t)k * sizeof *e->classes);
+    if (!e || (classifier && !e->classes)) {
+        rc = ef_ml_errf(err, EF_ENOMEM, "out of memory");
+        goto out;
+    }
+    e->n_features = (size_t)nf;
+    for (long i = 0; classifier && i < k; i++)
+        e->classes[i] = (double)i;
+    e->n_classes = classifier ? (size_t)k : 0;
+    /* informational only (prediction follows st->objective); a choice this type does not list
+     * keeps the default */
+    ef_estimator_set(e, "objective", obj, &ignored);
+    e->state = st;
+    st = NULL;
+    *out = e;
+    e = NULL;
+out:
+    json_decref(cfg);
+    xgb_state_free(st);
+    ef_estimator_free(e);
+    return rc;
+}

@@ -224,12 +224,74 @@ static void test_bad_model_json(void **state)
     json_decref(doc);
 }
 
+/* MLflow's own xgboost flavour (mlflow.xgboost.save_model; no edgeflow flavour, no model.json):
+ * the booster's predictions, class indices, names from the signature. */
+static void test_mlflow_xgboost_flavour(void **state)
+{
+    (void)state;
+    const ef_ml_type *t = ef_ml_type_find("xgboost_classifier");
+    if (!t)
+        skip(); /* built without XGBoost */
+    char dir[128], model_json[160];
+    ef_mat X, P1, P2;
+    double y[60];
+    ef_ml_err err;
+    ef_model *back = NULL;
+    snprintf(dir, sizeof dir, "%s/mlflow_xgb", tmpdir);
+    data(&X, y, 60, 1);
+    ef_estimator *e = ef_estimator_new(t);
+    assert_int_equal(ef_estimator_set(e, "n_estimators", "5", &err), 0);
+    assert_int_equal(ef_estimator_fit(e, &X, y, &err), 0);
+    ef_mat_release(&X);
+    ef_model *m = ef_model_new(e, NULL);
+    assert_int_equal(ef_model_save(m, dir, 0, NULL, &err), 0);
+    snprintf(model_json, sizeof model_json, "%s/model.json", dir);
+    assert_int_equal(unlink(model_json), 0);
+    const char *head = "artifact_path: model\nflavors:\n  python_function:\n    loader_module: "
+                       "mlflow.xgboost\n    data: xgb_model.json\n  xgboost:\n    code: null\n"
+                       "    data: xgb_model.json\n    model_class: xgboost.sklearn.XGBClassifier\n"
+                       "    model_format: json\n    xgb_version: 1.7.4\nmlflow_version: 2.12.2\n";
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml, "%ssignature:\n  inputs: '[{\"type\": \"double\", \"name\": "
+             "\"fixed acidity\"}, {\"type\": \"double\", \"name\": \"a: b #c\"}, {\"type\": "
+             "\"double\", \"name\": \"true\"}]'\n  params: null\n", head);
+    put(dir, "MLmodel", yaml);
+    assert_int_equal(ef_model_load(dir, &back, &err), 0);
+    assert_int_equal(back->est->n_features, 3);
+    assert_int_equal(back->est->n_classes, 3);
+    assert_true(back->est->classes[2] == 2);
+    assert_int_equal(json_array_size(back->preprocess), 0);
+    for (size_t j = 0; j < 3; j++)
+        assert_string_equal(back->feature_names[j], names[j]);
+    predict_both(m, back);
+    data(&X, y, 60, 0);
+    assert_int_equal(ef_estimator_predict_proba(m->est, &X, &P1, &err), 0);
+    assert_int_equal(ef_estimator_predict_proba(back->est, &X, &P2, &err), 0);
+    assert_memory_equal(P1.v, P2.v, 60 * 3 * sizeof(double));
+    ef_mat_release(&X);
+    ef_mat_release(&P1);
+    ef_mat_release(&P2);
+    ef_model_free(back);
+    /* a signature of another width, and no readable flavour at all */
+    snprintf(yaml, sizeof yaml, "%ssignature:\n  inputs: '[{\"type\": \"double\", \"name\": "
+             "\"x\"}]'\n", head);
+    put(dir, "MLmodel", yaml);
+    assert_int_equal(ef_model_load(dir, &back, &err), EF_EINVAL);
+    assert_non_null(strstr(err.msg, "1 input columns"));
+    put(dir, "MLmodel", "flavors:\n  sklearn:\n    pickled_model: model.pkl\n");
+    assert_int_equal(ef_model_load(dir, &back, &err), EF_EINVAL);
+    assert_non_null(strstr(err.msg, "'xgboost'"));
+    assert_null(back);
+    ef_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_regressor),
         cmocka_unit_test(test_round_trip_classifier),
         cmocka_unit_test(test_bad_model_json),
+        cmocka_unit_test(test_mlflow_xgboost_flavour),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
