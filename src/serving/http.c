@@ -144,3 +144,37 @@ out:
     ef_metrics_free(metrics);
     return rc;
 }
+
+json_t *serve__body_json(ef_http_req *r, serve__ctx *s, int *status)
+{
+    size_t len = 0;
+    ef_http_req_body(r, &len);
+    if (len > serve__max_body(s)) {
+        *status = 413;
+        ef_http_reply_error(r, 413, "the request body (%zu bytes) is over the limit of %zu bytes "
+                            "(--max-body)", len, serve__max_body(s));
+        return NULL;
+    }
+    json_t *doc = ef_http_req_json(r);
+    if (!doc)
+        *status = 400; /* ef_http_req_json answered */
+    return doc;
+}
+
+void serve__fail(ef_http_req *r, int rc, const ef_ml_err *err, int *status)
+{
+    *status = rc == EF_EINVAL ? 400 : rc == EF_ETOOBIG ? 413 : 500;
+    ef_http_reply_error(r, *status, "%s", err->msg[0] ? err->msg : ef_strerror(rc));
+}
+
+void serve__reply(ef_http_req *r, json_t *reply, int *status)
+{
+    if (!reply) {
+        *status = 500;
+        ef_http_reply_error(r, 500, "could not write the reply (out of memory or a non-finite "
+                            "prediction)");
+        return;
+    }
+    *status = 200;
+    ef_http_reply_json(r, 200, reply);
+}

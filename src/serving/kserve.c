@@ -12,8 +12,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "serving/oip.h"
 #include "serving/serve_int.h"
@@ -181,13 +181,6 @@ json_t *serve__kserve_reply(const ef_model *m, const double *pred, size_t n)
 
 /* ---- routes -------------------------------------------------------------------------------- */
 
-static double mono_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int is_served(serve__ctx *s, const char *name)
 {
     const char *names[256];
@@ -234,7 +227,7 @@ static void h_model(ef_http_req *r, void *ctx)
 static void h_predict(ef_http_req *r, void *ctx)
 {
     serve__ctx *s = ctx;
-    double t0 = mono_seconds();
+    int64_t t0 = ef_mono_us();
     const char *seg = ef_http_req_param(r, "model"), *colon = strrchr(seg, ':');
     char name[256];
     ef_mat X = {0};
@@ -254,38 +247,19 @@ static void h_predict(ef_http_req *r, void *ctx)
     snprintf(name, sizeof name, "%.*s", (int)(colon - seg), seg);
     v = acquire_or_reply(r, s, name);
     if (!v) return;
-    size_t len = 0;
-    ef_http_req_body(r, &len);
-    if (len > serve__max_body(s)) {
-        status = 413;
-        ef_http_reply_error(r, status, "the request body (%zu bytes) is over the limit of %zu "
-                            "bytes (--max-body)", len, serve__max_body(s));
+    if (!(doc = serve__body_json(r, s, &status)))
         goto out;
-    }
-    doc = ef_http_req_json(r);
-    if (!doc) {
-        status = 400;
-        goto out;
-    }
     serve__schema sc;
     serve__schema_of(v->model, &sc);
     int rc = serve__kserve_parse(doc, &sc, &X, &err);
     if (!rc) rc = serve__predict(v, &X, 0, &res, &err);
     if (rc) {
-        status = rc == EF_EINVAL ? 400 : rc == EF_ETOOBIG ? 413 : 500;
-        ef_http_reply_error(r, status, "%s", err.msg[0] ? err.msg : ef_strerror(rc));
+        serve__fail(r, rc, &err, &status);
         goto out;
     }
-    json_t *reply = serve__kserve_reply(v->model, res.pred, X.rows);
-    if (!reply) {
-        status = 500;
-        ef_http_reply_error(r, status, "could not write the reply (out of memory or a "
-                            "non-finite prediction)");
-        goto out;
-    }
-    ef_http_reply_json(r, 200, reply);
+    serve__reply(r, serve__kserve_reply(v->model, res.pred, X.rows), &status);
 out:
-    serve__observe(s, v, "kserve", status, mono_seconds() - t0);
+    serve__observe(s, v, "kserve", status, (double)(ef_mono_us() - t0) / 1e6);
     serve__result_release(&res);
     ef_mat_release(&X);
     json_decref(doc);

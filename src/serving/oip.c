@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/version.h"
 #include "serving/oip.h"
@@ -540,13 +540,6 @@ json_t *serve__oip_metadata(const ef_model *m, const char *name, const char *ver
 
 /* ---- routes -------------------------------------------------------------------------------- */
 
-static double mono_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* The version the path names (params "model", "version"), or NULL after a 404/503 reply. */
 static serve__version *acquire_or_reply(ef_http_req *r, serve__ctx *s)
 {
@@ -618,7 +611,7 @@ static void h_model_ready(ef_http_req *r, void *ctx)
 static void h_infer(ef_http_req *r, void *ctx)
 {
     serve__ctx *s = ctx;
-    double t0 = mono_seconds();
+    int64_t t0 = ef_mono_us();
     serve__oip_req rq = {0};
     serve__result res = {0};
     ef_ml_err err = {{0}};
@@ -626,38 +619,20 @@ static void h_infer(ef_http_req *r, void *ctx)
     int status = 200;
     serve__version *v = acquire_or_reply(r, s);
     if (!v) return;
-    size_t len = 0;
-    ef_http_req_body(r, &len);
-    if (len > serve__max_body(s)) {
-        status = 413;
-        ef_http_reply_error(r, status, "the request body (%zu bytes) is over the limit of %zu "
-                            "bytes (--max-body)", len, serve__max_body(s));
+    if (!(doc = serve__body_json(r, s, &status)))
         goto out;
-    }
-    doc = ef_http_req_json(r);
-    if (!doc) {
-        status = 400; /* already answered */
-        goto out;
-    }
     serve__schema sc;
     serve__schema_of(v->model, &sc);
     int rc = serve__oip_parse(doc, &sc, &rq, &err);
     if (!rc) rc = serve__predict(v, &rq.X, rq.want_proba, &res, &err);
     if (rc) {
-        status = rc == EF_EINVAL ? 400 : rc == EF_ETOOBIG ? 413 : 500;
-        ef_http_reply_error(r, status, "%s", err.msg[0] ? err.msg : ef_strerror(rc));
+        serve__fail(r, rc, &err, &status);
         goto out;
     }
-    json_t *reply = serve__oip_reply(v->model, v->name, v->version, &rq, res.pred, &res.proba);
-    if (!reply) {
-        status = 500;
-        ef_http_reply_error(r, status, "could not write the reply (out of memory or a "
-                            "non-finite prediction)");
-        goto out;
-    }
-    ef_http_reply_json(r, 200, reply);
+    serve__reply(r, serve__oip_reply(v->model, v->name, v->version, &rq, res.pred, &res.proba),
+                 &status);
 out:
-    serve__observe(s, v, "oip", status, mono_seconds() - t0);
+    serve__observe(s, v, "oip", status, (double)(ef_mono_us() - t0) / 1e6);
     serve__result_release(&res);
     serve__oip_req_release(&rq);
     json_decref(doc);

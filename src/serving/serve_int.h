@@ -54,6 +54,15 @@ typedef struct serve__result {
 int serve__predict(serve__version *v, ef_mat *X, int want_proba, serve__result *out, ef_ml_err *err);
 void serve__result_release(serve__result *r);
 
+/* For the protocols whose errors are {"error": "..."} (OIP v2, KServe v1), in http.c:
+ * serve__body_json returns the request body as JSON, or NULL after answering 413 (over
+ * --max-body) or 400 (not JSON) with *status set; serve__fail answers a failed parse/predict
+ * (400 bad input, 413 too big, 500 otherwise); serve__reply answers 200 with reply, or 500 when
+ * the reply could not be built (reply NULL). Each sets *status to what was sent. */
+json_t *serve__body_json(ef_http_req *r, serve__ctx *s, int *status);
+void serve__fail(ef_http_req *r, int rc, const ef_ml_err *err, int *status);
+void serve__reply(ef_http_req *r, json_t *reply, int *status);
+
 /* Per-protocol route registration, called once by http.c before the server starts. */
 int serve__seldon_routes(serve__ctx *s, ef_http_server *http);
 int serve__oip_routes(serve__ctx *s, ef_http_server *http);
