@@ -239,9 +239,9 @@ static int cross_validate(train__job *j, size_t combo, train__result *r, ef_ml_e
     int k = j->o->cv;
     size_t n = j->n_train;
     int *fold = malloc(n * sizeof *fold);
-    size_t *idx = malloc(n * sizeof *idx);
+    size_t *idx = malloc(n * sizeof *idx), *tidx = malloc(n * sizeof *tidx);
     double *y = malloc(n * sizeof *y), *pred = malloc(n * sizeof *pred);
-    int rc = fold && idx && y && pred ? EF_OK : ef_ml_errf(err, EF_ENOMEM, "out of memory");
+    int rc = fold && idx && tidx && y && pred ? EF_OK : ef_ml_errf(err, EF_ENOMEM, "out of memory");
     /* cross_val_score(cv=k): StratifiedKFold(k) for classifiers, KFold(k) otherwise; no shuffle */
     if (!rc && j->type->task == EF_ML_CLASSIFIER) {
         ef_ml_err warn = {{0}};
@@ -254,20 +254,14 @@ static int cross_validate(train__job *j, size_t combo, train__result *r, ef_ml_e
         rc = ef_kfold(n, k, 0, 0, fold, err);
     }
     for (int f = 0; !rc && f < k; f++) {
-        size_t ntr = 0, nte = 0;
-        for (size_t i = 0; i < n; i++)
-            if (fold[i] != f)
-                idx[ntr++] = i;
-        for (size_t i = 0; i < n; i++)
-            if (fold[i] == f)
-                idx[ntr + nte++] = i;
+        size_t ntr, nte = ef_fold_rows(fold, n, f, idx, &ntr, tidx);
         ef_mat Xf = {0}, Xv = {0};
         ef_estimator *e = NULL;
         rc = make_estimator(j, combo, &e, err);
         if (!rc)
             rc = ef_mat_gather(&Xf, &j->Xtr, idx, ntr);
         if (!rc)
-            rc = ef_mat_gather(&Xv, &j->Xtr, idx + ntr, nte);
+            rc = ef_mat_gather(&Xv, &j->Xtr, tidx, nte);
         if (!rc) {
             ef_ml_gather_y(y, j->ytr, idx, ntr);
             e->progress_ctx = j;
@@ -277,7 +271,7 @@ static int cross_validate(train__job *j, size_t combo, train__result *r, ef_ml_e
         if (!rc)
             rc = ef_estimator_predict(e, &Xv, pred, err);
         if (!rc) {
-            ef_ml_gather_y(y, j->ytr, idx + ntr, nte);
+            ef_ml_gather_y(y, j->ytr, tidx, nte);
             r->cv[f] = default_score(j->type, y, pred, nte);
         }
         ef_estimator_free(e);
@@ -295,6 +289,7 @@ static int cross_validate(train__job *j, size_t combo, train__result *r, ef_ml_e
     }
     free(fold);
     free(idx);
+    free(tidx);
     free(y);
     free(pred);
     return rc;
