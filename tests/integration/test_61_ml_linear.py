@@ -9,9 +9,7 @@ so coefficients must agree to 1e-6 relative and n_iter_ exactly; Ridge and Linea
 direct solvers (1e-8); LogisticRegression's L-BFGS follows scipy's L-BFGS-B, so on standardised
 features predictions must be equal, probabilities within 1e-4 and n_iter_ equal.
 """
-import json
 import os
-import subprocess
 import warnings
 
 import numpy as np
@@ -22,10 +20,9 @@ from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRe
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from mlprobe import Probe
 from conftest import ROOT
 
-BUILD = os.environ.get("EF_BUILD_DIR") or os.path.join(ROOT, "build")
-PROBE = os.path.join(BUILD, "src", "ml", "ef_ml_probe")
 DATA = os.path.join(ROOT, "examples", "data")
 
 
@@ -42,32 +39,6 @@ def wine_scaled(wine):
     Xtr, Xte, ytr, yte = wine
     sc = StandardScaler().fit(Xtr)
     return sc.transform(Xtr), sc.transform(Xte), ytr, yte
-
-
-class Probe:
-    """Runs ef_ml_probe in the test's workspace (sanitizer reports land where ws checks them)."""
-
-    def __init__(self, ws):
-        if not os.path.exists(PROBE):
-            pytest.fail(f"{PROBE} is missing: build the ef_ml_probe target (EF_BUILD_DIR={BUILD})")
-        self.ws = ws
-        self.n = 0
-
-    def run(self, typ, Xtr, ytr, Xte, params, ok=True):
-        self.n += 1
-        d = os.path.join(self.ws.path, f"probe{self.n}")
-        os.makedirs(d)
-        tr, te = os.path.join(d, "train.csv"), os.path.join(d, "test.csv")
-        np.savetxt(tr, np.column_stack([Xtr, ytr]), delimiter=",", fmt="%.17g")
-        np.savetxt(te, np.column_stack([Xte, np.zeros(len(Xte))]), delimiter=",", fmt="%.17g")
-        args = [PROBE, typ, tr, te] + [f"{k}={'None' if v is None else v}" for k, v in params.items()]
-        r = subprocess.run(args, capture_output=True, text=True, timeout=300,
-                           env=self.ws.env({"EF_PROBE_DIR": d}))
-        if not ok:
-            assert r.returncode == 1, f"{typ} {params} should fail:\n{r.stdout[:500]}"
-            return r.stderr.strip()
-        assert r.returncode == 0, f"ef_ml_probe {typ} {params} failed:\n{r.stderr}"
-        return json.loads(r.stdout)
 
 
 @pytest.fixture

@@ -15,9 +15,7 @@ red-wine set (standardised on the training part).
   counts must be equal; the full EEG run (hidden_layer_sizes=(500,), max_iter=1000) must be
   within 1 accuracy point of sklearn's (skipped under EF_SANITIZE=1: too slow under ASan).
 """
-import json
 import os
-import subprocess
 import time
 import warnings
 
@@ -31,10 +29,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import StandardScaler, normalize
 
+from mlprobe import Probe
 from conftest import ROOT, SANITIZED
 
-BUILD = os.environ.get("EF_BUILD_DIR") or os.path.join(ROOT, "build")
-PROBE = os.path.join(BUILD, "src", "ml", "ef_ml_probe")
 DATA = os.path.join(ROOT, "examples", "data")
 LOSS_RTOL = 1e-9
 
@@ -61,39 +58,9 @@ def wine():
     return sc.transform(Xtr), sc.transform(Xte), ytr, yte
 
 
-class Probe:
-    """Runs ef_ml_probe in the test's workspace (sanitizer reports land where ws checks them)."""
-
-    def __init__(self, ws):
-        if not os.path.exists(PROBE):
-            pytest.fail(f"{PROBE} is missing: build the ef_ml_probe target (EF_BUILD_DIR={BUILD})")
-        self.ws = ws
-        self.n = 0
-
-    def run(self, typ, Xtr, ytr, Xte, params, ok=True):
-        self.n += 1
-        d = os.path.join(self.ws.path, f"probe{self.n}")
-        os.makedirs(d)
-        tr, te = os.path.join(d, "train.csv"), os.path.join(d, "test.csv")
-        np.savetxt(tr, np.column_stack([Xtr, ytr]), delimiter=",", fmt="%.17g")
-        np.savetxt(te, np.column_stack([Xte, np.zeros(len(Xte))]), delimiter=",", fmt="%.17g")
-        args = [PROBE, typ, tr, te] + [f"{k}={v}" for k, v in params.items()]
-        t0 = time.monotonic()
-        r = subprocess.run(args, capture_output=True, text=True, timeout=600,
-                           env=self.ws.env({"EF_PROBE_DIR": d}))
-        secs = time.monotonic() - t0
-        if not ok:
-            assert r.returncode == 1, f"{typ} {params} should fail:\n{r.stdout[:500]}"
-            return r.stderr.strip()
-        assert r.returncode == 0, f"ef_ml_probe {typ} {params} failed:\n{r.stderr}"
-        out = json.loads(r.stdout)
-        out["seconds"] = secs
-        return out
-
-
 @pytest.fixture
 def probe(ws):
-    return Probe(ws)
+    return Probe(ws, timeout=600)  # the full EEG MLP run
 
 
 def sk_text(v):

@@ -7,9 +7,7 @@ deterministic for fixed parameters (whatever the thread count), so predictions m
 1e-6; the saved booster must load in Python's xgboost.Booster / XGBRegressor / XGBClassifier and
 predict the same.
 """
-import json
 import os
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -18,10 +16,9 @@ import xgboost as xgb
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import normalize
 
+from mlprobe import Probe
 from conftest import ROOT
 
-BUILD = os.environ.get("EF_BUILD_DIR") or os.path.join(ROOT, "build")
-PROBE = os.path.join(BUILD, "src", "ml", "ef_ml_probe")
 DATA = os.path.join(ROOT, "examples", "data")
 ATOL = 1e-6
 
@@ -46,39 +43,9 @@ def eeg():
     return (*load("eeg-letters-train.csv"), *load("eeg-letters-test.csv"))
 
 
-class Probe:
-    """Runs ef_ml_probe in the test's workspace (sanitizer reports land where ws checks them)."""
-
-    def __init__(self, ws):
-        if not os.path.exists(PROBE):
-            pytest.fail(f"{PROBE} is missing: build the ef_ml_probe target (EF_BUILD_DIR={BUILD})")
-        self.ws = ws
-        self.n = 0
-
-    def run(self, typ, Xtr, ytr, Xte, params, ok=True):
-        self.n += 1
-        d = os.path.join(self.ws.path, f"probe{self.n}")
-        os.makedirs(d)
-        tr, te = os.path.join(d, "train.csv"), os.path.join(d, "test.csv")
-        np.savetxt(tr, np.column_stack([Xtr, ytr]), delimiter=",", fmt="%.17g")
-        np.savetxt(te, np.column_stack([Xte, np.zeros(len(Xte))]), delimiter=",", fmt="%.17g")
-        args = [PROBE, typ, tr, te] + [f"{k}={v}" for k, v in params.items()]
-        r = subprocess.run(args, capture_output=True, text=True, timeout=300,
-                           env=self.ws.env({"EF_PROBE_DIR": d}))
-        if "unknown estimator" in r.stderr:
-            pytest.skip(f"this build has no XGBoost (EF_WITH_XGBOOST=OFF): {r.stderr.strip()}")
-        if not ok:
-            assert r.returncode == 1, f"{typ} {params} should fail:\n{r.stdout[:500]}"
-            return r.stderr.strip()
-        assert r.returncode == 0, f"ef_ml_probe {typ} {params} failed:\n{r.stderr}"
-        out = json.loads(r.stdout)
-        out["dir"] = d
-        return out
-
-
 @pytest.fixture
 def probe(ws):
-    return Probe(ws)
+    return Probe(ws, skip_unknown="this build has no XGBoost (EF_WITH_XGBOOST=OFF)")
 
 
 def max_diff(a, b):
