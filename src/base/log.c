@@ -12,6 +12,7 @@
 static volatile ef_log_level g_level = EF_LOG_INFO;
 static const char *volatile g_tag = "edgeflow";
 static volatile int g_fd = 2;
+static volatile int g_copy_fd = -1;
 
 static const char *const level_names[] = {"ERROR", "WARN ", "INFO ", "DEBUG"};
 
@@ -51,6 +52,11 @@ void ef_log_set_fd(int fd)
     g_fd = fd;
 }
 
+void ef_log_set_copy_fd(int fd)
+{
+    g_copy_fd = fd;
+}
+
 void ef_logv(ef_log_level level, const char *fmt, va_list ap)
 {
     if (level > g_level) return;
@@ -69,6 +75,8 @@ void ef_logv(ef_log_level level, const char *fmt, va_list ap)
     if (len > sizeof line - 2) len = sizeof line - 2;
     line[len++] = '\n';
     ssize_t w = write(g_fd, line, len);
+    int copy = g_copy_fd;
+    if (copy >= 0) w = write(copy, line, len);
     (void)w;
 }
 

@@ -19,6 +19,9 @@ ef_log_level ef_log_get_level(void);
 void ef_log_set_tag(const char *tag);
 /* Redirects log output to fd (default 2). */
 void ef_log_set_fd(int fd);
+/* Also copies every line to fd (-1, the default: no copy); e.g. a supervisor's own log file.
+ * The caller owns fd and must reset the copy to -1 before closing it. */
+void ef_log_set_copy_fd(int fd);
 
 void ef_log(ef_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ef_logv(ef_log_level level, const char *fmt, va_list ap);

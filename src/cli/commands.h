@@ -8,7 +8,7 @@
 
 #define EF_CLI_COMMANDS                                                                            \
     EF_CMD(agent) EF_CMD(ingest) EF_CMD(export) EF_CMD(server) EF_CMD(train) EF_CMD(predict)      \
-        EF_CMD(serve) EF_CMD(demo)
+        EF_CMD(serve) EF_CMD(up) EF_CMD(demo)
 
 #define EF_CMD(name)                                                                               \
     extern const ef_command ef_cmd_##name##_spec;                                                  \
