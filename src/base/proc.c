@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 /* In the child between fork and exec: only async-signal-safe calls. Never returns. */
-static void exec_child(char *const argv[], pid_t parent, int nullfd, int logfd, int errfd)
+static void exec_child(char *const argv[], pid_t parent, int nullfd, int outfd, int logfd,
+                       int errfd)
 {
     setpgid(0, 0);
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(127);
@@ -24,7 +25,7 @@ static void exec_child(char *const argv[], pid_t parent, int nullfd, int logfd, 
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0) {
+    if (dup2(nullfd, 0) < 0 || dup2(outfd, 1) < 0 || dup2(logfd, 2) < 0) {
         int e = errno;
         ssize_t w = write(errfd, &e, sizeof e);
         (void)w;
@@ -39,6 +40,11 @@ static void exec_child(char *const argv[], pid_t parent, int nullfd, int logfd, 
 
 int ef_proc_spawn(char *const argv[], const char *log_path, pid_t *pid)
 {
+    return ef_proc_spawn_out(argv, log_path, -1, pid);
+}
+
+int ef_proc_spawn_out(char *const argv[], const char *log_path, int out_fd, pid_t *pid)
+{
     int rc = EF_EIO, saved = 0;
     int logfd = -1, nullfd = -1, pfd[2] = {-1, -1};
     if (!argv || !argv[0] || !log_path || !pid) return EF_EINVAL;
@@ -49,7 +55,7 @@ int ef_proc_spawn(char *const argv[], const char *log_path, pid_t *pid)
     pid_t parent = getpid();
     pid_t child = fork();
     if (child < 0) goto out;
-    if (child == 0) exec_child(argv, parent, nullfd, logfd, pfd[1]);
+    if (child == 0) exec_child(argv, parent, nullfd, out_fd >= 0 ? out_fd : logfd, logfd, pfd[1]);
     /* Also from the parent: no window where the child is still in our group. */
     setpgid(child, child);
     close(pfd[1]);

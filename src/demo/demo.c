@@ -89,9 +89,9 @@ static int start_up(demo *d)
         argv[n++] = (char *)target;
     }
     argv[n] = NULL;
-    demo__say(d, "starting: edgeflow up --home %s --port %s   (its output: %s/up.console.log)",
+    demo__say(d, "starting: edgeflow up --home %s --port %s   (its output: %s/demo-up.log)",
               d->o->home, port_s, d->logs);
-    if ((d->up = demo__spawn(d, "up.console", argv)) < 0)
+    if ((d->up = demo__spawn(d, "up", argv)) < 0)
         return demo__fail(d, EF_EIO, "cannot start edgeflow up: %s", strerror(errno));
     int64_t end = ef_mono_ms() + 60000;
     while (ef_mono_ms() < end && !ef_sig_stop_requested()) {
@@ -99,14 +99,14 @@ static int start_up(demo *d)
         if (!demo__alive(d->up, &st)) {
             d->up = 0;
             return demo__fail(d, EF_EIO, "edgeflow up exited with status %d at start; see "
-                              "%s/up.console.log", st, d->logs);
+                              "%s/demo-up.log", st, d->logs);
         }
         if (ef_fs_exists(home_up) && attach(d))
             return 0;
         ef_sleep_ms(200);
     }
     return demo__fail(d, EF_ETIMEDOUT, "edgeflow up was not ready within 60 s; see "
-                      "%s/up.console.log", d->logs);
+                      "%s/demo-up.log", d->logs);
 }
 
 static void print_summary(demo *d)
@@ -156,7 +156,7 @@ static void stop_up(demo *d)
         int st = demo__stop(d->up, 90000);
         if (st != 0)
             demo__fail(d, EF_EIO, "edgeflow up exited with status %d on SIGTERM; see "
-                       "%s/up.console.log", st, d->logs);
+                       "%s/demo-up.log", st, d->logs);
         d->up = 0;
     }
 }

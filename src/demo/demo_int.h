@@ -53,11 +53,11 @@ json_t *demo__mlflow(demo *d, const char *endpoint, json_t *req);
  * (may be NULL) gets the stdout. 0, or the step fails naming the command's log. */
 int demo__run_shown(demo *d, const char *log, char *const argv[], char **out);
 
-/* Starts a child (argv[0] is the binary) with stdout and stderr appended to <logs>/<log>.log,
- * its own process group and a parent-death signal. Returns its pid, or -1 with errno. */
+/* Starts a child (argv[0] is the binary) with stdout and stderr appended to <logs>/demo-<log>.log
+ * (ef_proc_spawn: its own process group, a parent-death signal). Its pid, or -1 with errno. */
 pid_t demo__spawn(demo *d, const char *log, char *const argv[]);
 /* Runs a child to its end: stdout captured into *out (malloc'd, may be NULL: discarded), stderr
- * appended to <logs>/<log>.log. Returns its exit status (0..255), 128+signal, or -1 when it could
+ * appended to <logs>/demo-<log>.log. Returns its exit status (0..255), 128+signal, or -1 when it could
  * not be started. Interrupted by SIGINT/SIGTERM (base/sig.h): the child is stopped, -1. */
 int demo__run(demo *d, const char *log, char *const argv[], char **out);
 /* SIGTERM, then waits up to timeout_ms (then SIGKILL). Returns the exit status as demo__run. */

@@ -5,18 +5,17 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/proc.h"
 #include "base/sig.h"
 #include "demo/demo_int.h"
 
@@ -196,56 +195,24 @@ int demo__run_shown(demo *d, const char *log, char *const argv[], char **out)
         free(text);
     if (st == 0)
         return 0;
-    return demo__fail(d, EF_EIO, "`edgeflow %s` %s %d; its log: %s/%s.log", argv[1],
+    return demo__fail(d, EF_EIO, "`edgeflow %s` %s %d; its log: %s/demo-%s.log", argv[1],
                       st < 0 ? "was interrupted or could not start" : "exited with status",
                       st, d->logs, log);
 }
 
-/* ---- child processes ------------------------------------------------------------------------ */
+/* ---- child processes (base/proc.h: own process group, parent-death signal) --------------- */
 
-static int open_log(demo *d, const char *log)
+static void log_path(demo *d, const char *log, char *out, size_t len)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s.log", d->logs, log);
-    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-}
-
-/* In the child after fork: stdout to out_fd, stderr to err_fd, a process group of its own (a
- * terminal's Ctrl-C reaches the demo only, which stops the children in order), and SIGTERM when
- * the demo dies. Never returns. */
-static void exec_child(char *const argv[], int out_fd, int err_fd, pid_t parent)
-{
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent)
-        _exit(127);
-    signal(SIGPIPE, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0)
-        dup2(devnull, 0);
-    dup2(out_fd, 1);
-    dup2(err_fd, 2);
-    execv(argv[0], argv);
-    dprintf(2, "edgeflow demo: cannot run %s: %s\n", argv[0], strerror(errno));
-    _exit(127);
+    snprintf(out, len, "%s/demo-%s.log", d->logs, log); /* apart from up's own logs */
 }
 
 pid_t demo__spawn(demo *d, const char *log, char *const argv[])
 {
-    int fd = open_log(d, log);
-    if (fd < 0)
-        return -1;
-    fflush(NULL);
-    pid_t parent = getpid(), pid = fork();
-    if (pid == 0)
-        exec_child(argv, fd, fd, parent);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return pid;
+    char path[4200];
+    pid_t pid;
+    log_path(d, log, path, sizeof path);
+    return ef_proc_spawn(argv, path, &pid) ? -1 : pid;
 }
 
 static int exit_code(int status)
@@ -255,60 +222,43 @@ static int exit_code(int status)
 
 int demo__alive(pid_t pid, int *status)
 {
-    int st = 0;
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == 0)
+    int st = 0, rc = ef_proc_reap(pid, &st);
+    if (rc == 0)
         return 1;
     if (status)
-        *status = r == pid ? exit_code(st) : -1;
+        *status = rc == 1 ? exit_code(st) : -1;
     return 0;
 }
 
 int demo__stop(pid_t pid, int64_t timeout_ms)
 {
-    int st = -1;
-    if (pid <= 0)
-        return -1;
-    kill(pid, SIGTERM);
-    int64_t end = ef_mono_ms() + timeout_ms;
-    while (demo__alive(pid, &st)) {
-        if (ef_mono_ms() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            return 128 + SIGKILL;
-        }
-        ef_sleep_ms(20);
-    }
-    return st;
+    int st = 0;
+    return pid > 0 && ef_proc_stop(pid, timeout_ms, &st) > 0 ? exit_code(st) : -1;
 }
 
 int demo__run(demo *d, const char *log, char *const argv[], char **out)
 {
-    int fd = open_log(d, log), pipefd[2] = {-1, -1}, rc = -1;
+    char path[4200];
+    int pipefd[2] = {-1, -1}, rc = -1, st = -1;
+    pid_t pid;
     ef_buf text = {0};
-    if (fd < 0 || pipe2(pipefd, O_CLOEXEC))
+    log_path(d, log, path, sizeof path);
+    if (pipe2(pipefd, O_CLOEXEC) || ef_proc_spawn_out(argv, path, pipefd[1], &pid))
         goto out;
-    fflush(NULL);
-    pid_t parent = getpid(), pid = fork();
-    if (pid == 0)
-        exec_child(argv, pipefd[1], fd, parent);
     close(pipefd[1]);
     pipefd[1] = -1;
-    if (pid < 0)
-        goto out;
     fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
-    int st = -1, open_pipe = 1;
+    int reading = 1;
     for (;;) {
         char chunk[4096];
         ssize_t n;
-        while (open_pipe && (n = read(pipefd[0], chunk, sizeof chunk)) != 0) {
-            if (n < 0) {
-                if (errno != EINTR)
-                    break;
+        while (reading && (n = read(pipefd[0], chunk, sizeof chunk)) != 0) {
+            if (n < 0 && errno == EINTR)
                 continue;
-            }
+            if (n < 0)
+                break; /* EAGAIN: nothing more for now */
             if (ef_buf_append(&text, chunk, (size_t)n))
-                open_pipe = 0; /* out of memory: keep reaping, the text is lost */
+                reading = 0; /* out of memory: keep reaping, the text is lost */
         }
         if (!demo__alive(pid, &st))
             break;
@@ -319,7 +269,7 @@ int demo__run(demo *d, const char *log, char *const argv[], char **out)
         }
         ef_sleep_ms(20);
     }
-    while (open_pipe && st >= 0) { /* what the child wrote just before exiting */
+    while (reading && st >= 0) { /* what the child wrote just before exiting */
         char chunk[4096];
         ssize_t n = read(pipefd[0], chunk, sizeof chunk);
         if (n <= 0 || ef_buf_append(&text, chunk, (size_t)n))
@@ -332,8 +282,6 @@ int demo__run(demo *d, const char *log, char *const argv[], char **out)
     }
 out:
     ef_buf_release(&text);
-    if (fd >= 0)
-        close(fd);
     if (pipefd[0] >= 0)
         close(pipefd[0]);
     if (pipefd[1] >= 0)

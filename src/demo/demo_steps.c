@@ -62,7 +62,7 @@ int demo__sensors(demo *d)
             if (!demo__alive(d->agents[i], &st)) {
                 d->agents[i] = 0;
                 return demo__fail(d, EF_EIO, "agent %s exited with status %d; its log: "
-                                  "%s/agent-%s.log", devices[i], st, d->logs, devices[i]);
+                                  "%s/demo-agent-%s.log", devices[i], st, d->logs, devices[i]);
             }
         }
         int64_t now = demo__count(d);
@@ -74,7 +74,7 @@ int demo__sensors(demo *d)
             break;
         if (ran > wait_ms + 30000)
             return demo__fail(d, EF_ETIMEDOUT, "only %lld readings were committed in %lld s; "
-                              "see %s/ingest.log and %s/agent-lab-d1.log", (long long)(n - base),
+                              "see %s/ingest.log and %s/demo-agent-lab-d1.log", (long long)(n - base),
                               (long long)ran / 1000, d->logs, d->logs);
     }
     double secs = (double)(ef_mono_ms() - t0) / 1000.0;
