@@ -58,6 +58,8 @@ const ef_command ef_cmd_serve_spec = {
     "Open Inference Protocol v2: /v2, /v2/health/live|ready, /v2/models/<m>[/versions/<v>]\n"
     "[/ready|/infer] (outputs predict, predict_proba). KServe v1: GET /v1/models/<m>,\n"
     "POST /v1/models/<m>:predict ({\"instances\": [...]} -> {\"predictions\": [...]}).\n"
+    "OIP binary tensor data extension (Inference-Header-Content-Length, binary_data_size,\n"
+    "binary_data / binary_data_output) for inputs and outputs.\n"
     "models:/ URIs are downloaded into the cache; when the tracking server is unreachable at\n"
     "start the newest cached version is served. Stages, aliases and latest are polled\n"
     "(--poll-interval) and a new version is swapped in without failing a request; the previous\n"
