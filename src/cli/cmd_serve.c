@@ -13,12 +13,15 @@ static int64_t o_poll_ms = 10000;
 static double o_traffic = 10;
 static const char *o_tracking_uri, *o_cache, *o_host = "127.0.0.1";
 static int64_t o_port = 9000, o_threads, o_max_body = 16 << 20;
-static int o_access_log;
+static int o_access_log, o_registry;
 
 static const ef_opt opts[] = {
     {"model", EF_OPT_LIST, &o_models, "URI",
      "a registered model: models:/NAME/VERSION, models:/NAME/STAGE or models:/NAME@ALIAS "
      "(repeatable)"},
+    {"registry", EF_OPT_BOOL, &o_registry, NULL,
+     "serve every registered model with a version in stage Production or the alias champion "
+     "(the alias wins), following the registry at each --poll-interval"},
     {"model-dir", EF_OPT_LIST, &o_model_dirs, "DIR", "a local model directory (repeatable)"},
     {"name", EF_OPT_LIST, &o_names, "NAME",
      "the served name of the --model-dir at the same position (default: its basename)"},
@@ -46,7 +49,7 @@ const ef_command ef_cmd_serve_spec = {
     "serve",
     "serve registered or local models over HTTP: Seldon v1, OIP v2, KServe v1",
     "edgeflow serve --model models:/NAME/STAGE [--model ...] | --model-dir DIR [--name N]\n"
-    "               [--port 9000] [--host ADDR] [options]",
+    "               | --registry   [--port 9000] [--host ADDR] [options]",
     "Seldon v1: POST /api/v1.0/predictions (and /api/v0.1/..., /predict) with data.ndarray,\n"
     "data.tensor (+ data.names) or jsonData; the first model answers there, every model under\n"
     "/seldon/<namespace>/<model>/api/v1.0/predictions. Probabilities of a classifier:\n"
@@ -55,11 +58,18 @@ const ef_command ef_cmd_serve_spec = {
     "Open Inference Protocol v2: /v2, /v2/health/live|ready, /v2/models/<m>[/versions/<v>]\n"
     "[/ready|/infer] (outputs predict, predict_proba). KServe v1: GET /v1/models/<m>,\n"
     "POST /v1/models/<m>:predict ({\"instances\": [...]} -> {\"predictions\": [...]}).\n"
+    "OIP binary tensor data extension (Inference-Header-Content-Length, binary_data_size,\n"
+    "binary_data / binary_data_output) for inputs and outputs.\n"
     "models:/ URIs are downloaded into the cache; when the tracking server is unreachable at\n"
     "start the newest cached version is served. Stages, aliases and latest are polled\n"
     "(--poll-interval) and a new version is swapped in without failing a request; the previous\n"
     "one stays loaded. --canary URI --traffic PCT splits requests; every reply says which\n"
     "version answered (header X-Model-Version; Seldon meta.requestPath; OIP model_version).\n"
+    "--registry: every registered model in stage Production or with the alias champion is\n"
+    "served under its name (/seldon/<ns>/<model>/..., /v2/models/<model>/infer, KServe); new\n"
+    "ones appear, moves are hot swaps, a model that leaves Production / loses the alias is\n"
+    "removed (unknown model). An unreachable tracking server keeps what is served; at start\n"
+    "the last selection (<cache-dir>/following.json) is served from the cache.\n"
     "SIGTERM/SIGINT: finish in-flight requests, exit 0.\n"
     "\n"
     "Exit status: 0 stopped by a signal; 1 failed (one line on stderr says why); 2 bad usage.",
@@ -84,6 +94,17 @@ int ef_cmd_serve(int argc, char **argv)
         fprintf(stderr, "edgeflow serve: more --name than --model-dir options\n");
         return 2;
     }
+    const char *tracking = o_tracking_uri ? o_tracking_uri : getenv("MLFLOW_TRACKING_URI");
+    if (o_registry && (o_models.n || o_model_dirs.n || o_canaries.n)) {
+        fprintf(stderr, "edgeflow serve: --registry serves every Production / champion model; "
+                "give no --model, --model-dir or --canary with it\n");
+        return 2;
+    }
+    if (o_registry && (!tracking || !*tracking)) {
+        fprintf(stderr, "edgeflow serve: --registry needs the tracking server: give "
+                "--tracking-uri URL or set MLFLOW_TRACKING_URI\n");
+        return 2;
+    }
     char cache[4096];
     if (!o_cache) {
         snprintf(cache, sizeof cache, "%s/models", ef_config_home());
@@ -96,7 +117,7 @@ int ef_cmd_serve(int argc, char **argv)
         .n_model_dirs = o_model_dirs.n,
         .dir_names = (const char *const *)o_names.v,
         .n_dir_names = o_names.n,
-        .tracking_uri = o_tracking_uri ? o_tracking_uri : getenv("MLFLOW_TRACKING_URI"),
+        .tracking_uri = tracking,
         .cache_dir = o_cache,
         .host = o_host,
         .port = (uint16_t)o_port,
@@ -107,6 +128,7 @@ int ef_cmd_serve(int argc, char **argv)
         .canaries = (const char *const *)o_canaries.v,
         .n_canaries = o_canaries.n,
         .traffic = o_traffic,
+        .follow_registry = o_registry,
     };
     ef_sig_install();
     ef_ml_err err = {{0}};

@@ -1,7 +1,9 @@
 /* cmd_server.c - `edgeflow server`: opens the store and serves its query API (the
  * Elasticsearch subset and /api/v1), the MLflow-compatible tracking server and model registry
  * (/api/2.0/mlflow/..., /ajax-api/2.0/..., /api/2.0/mlflow-artifacts/...), /health, /version
- * and /metrics on one HTTP server, until SIGTERM/SIGINT. Optional HTTP basic / bearer auth. */
+ * and /metrics on one HTTP server, until SIGTERM/SIGINT. Optional HTTP basic / bearer auth.
+ * --serve mounts the model server (serving/serving.h) on the same port, following this server's
+ * own registry over loopback HTTP; one metrics registry renders both at /metrics. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "cli/commands.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
+#include "serving/serving.h"
 #include "store/store.h"
 #include "tracking/auth.h"
 #include "tracking/tracking.h"
@@ -31,6 +34,9 @@ static const char *o_backend_uri, *o_artifacts_dest, *o_default_root;
 static int o_no_tracking;
 static const char *o_auth_users, *o_auth_tokens;
 static int o_auth_protect_health, o_hash_password;
+static int o_serve;
+static int64_t o_serve_poll_ms = 2000;
+static const char *o_serve_cache;
 
 static const ef_opt opts[] = {
     {"listen", EF_OPT_STR, &o_listen, "ADDR", "address to listen on (default 127.0.0.1)"},
@@ -65,6 +71,13 @@ static const ef_opt opts[] = {
      "with auth, also protect /health, /version and /metrics"},
     {"hash-password", EF_OPT_BOOL, &o_hash_password, NULL,
      "read a password from stdin, print its argon2id hash for --auth-users, exit"},
+    {"serve", EF_OPT_BOOL, &o_serve, NULL,
+     "also serve every registered model in stage Production or with the alias champion on this "
+     "port (Seldon v1, OIP v2, KServe v1; like `edgeflow serve --registry`)"},
+    {"serve-poll-interval", EF_OPT_DURATION, &o_serve_poll_ms, "DUR",
+     "with --serve: how often the registry is searched for changes (default 2s)"},
+    {"serve-cache-dir", EF_OPT_STR, &o_serve_cache, "DIR",
+     "with --serve: where served model versions are cached (default $EDGEFLOW_HOME/models)"},
     {0},
 };
 
@@ -79,7 +92,15 @@ const ef_command ef_cmd_server_spec = {
     "Store: GET /api/v1/indices, GET /api/v1/series?index=&device=&from=&to=&format=json|csv,\n"
     "POST /_bulk and /{index}/_bulk, GET|POST /{index}/_search and /{index}/_count (index\n"
     "patterns like sensor-*). Also GET /health, GET /metrics. SIGTERM/SIGINT: finish in-flight\n"
-    "requests, exit 0.",
+    "requests, exit 0.\n"
+    "--serve: the model server on the same port -- /seldon/<namespace>/<model>/api/v1.0/predictions,\n"
+    "/api/v1.0/predictions (first model), /v2/models/<model>/infer, /v1/models/<model>:predict,\n"
+    "/live, /ready, /health/ping|status -- for every model in stage Production or with the alias\n"
+    "champion (the alias wins), read from this server's registry over loopback every\n"
+    "--serve-poll-interval; moves are hot swaps, a model that leaves is removed. /metrics adds\n"
+    "the serving series. With auth, the model server uses the first token of --auth-tokens\n"
+    "(--auth-users alone is refused). Index names live, ready, predict, metadata, v2, seldon\n"
+    "can then not be HEAD-checked (the serving routes win).",
     opts,
 };
 
@@ -89,7 +110,41 @@ typedef struct server_ctx {
     ef_tracking_auth *auth;
     ef_metrics *metrics;
     ef_gauge *docs, *dead;
+    ef_serve *serve;
 } server_ctx;
+
+/* The first token of the --auth-tokens file (blank lines and '#' comments skipped), into out. */
+static int first_token(const char *path, char *out, size_t len)
+{
+    char line[1024];
+    int rc = EF_ENOTFOUND;
+    FILE *f = fopen(path, "r");
+    if (!f) return EF_EIO;
+    while (rc && fgets(line, sizeof line, f)) {
+        char *p = line + strspn(line, " \t");
+        p[strcspn(p, " \t\r\n")] = '\0';
+        if (*p && *p != '#' && strlen(p) < len) {
+            snprintf(out, len, "%s", p);
+            rc = EF_OK;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+/* The URI the mounted model server reaches this server at: loopback for a wildcard address. */
+static void loopback_uri(char *out, size_t len, const char *listen, unsigned port, int tls)
+{
+    const char *scheme = tls ? "https" : "http";
+    if (!listen || !*listen || !strcmp(listen, "0.0.0.0") || !strcmp(listen, "localhost"))
+        snprintf(out, len, "%s://127.0.0.1:%u", scheme, port);
+    else if (!strcmp(listen, "::"))
+        snprintf(out, len, "%s://[::1]:%u", scheme, port);
+    else if (strchr(listen, ':'))
+        snprintf(out, len, "%s://[%s]:%u", scheme, listen, port);
+    else
+        snprintf(out, len, "%s://%s:%u", scheme, listen, port);
+}
 
 static void h_health(ef_http_req *r, void *ctx)
 {
@@ -199,6 +254,40 @@ int ef_cmd_server(int argc, char **argv)
         fprintf(stderr, "edgeflow server: --tls-cert and --tls-key go together\n");
         return 2;
     }
+    char token[512] = "", cache[4200];
+    if (o_serve && o_no_tracking) {
+        fprintf(stderr, "edgeflow server: --serve follows this server's model registry; drop "
+                "--no-tracking (or run `edgeflow serve --registry` against another server)\n");
+        return 2;
+    }
+    if (o_serve && o_auth_users && !o_auth_tokens) {
+        fprintf(stderr, "edgeflow server: --serve with --auth-users needs --auth-tokens too: the "
+                "model server reads the registry through this server with the file's first "
+                "token\n");
+        return 2;
+    }
+    if (o_serve && o_auth_tokens && first_token(o_auth_tokens, token, sizeof token)) {
+        fprintf(stderr, "edgeflow server: --serve: no token in %s to read the registry with\n",
+                o_auth_tokens);
+        return 2;
+    }
+    if (o_serve_poll_ms < 0) {
+        fprintf(stderr, "edgeflow server: --serve-poll-interval must be >= 0\n");
+        return 2;
+    }
+    if (o_serve && !o_serve_cache) {
+        snprintf(cache, sizeof cache, "%s/models", ef_config_home());
+        o_serve_cache = cache;
+    }
+    ef_serve_opts so_serve = {
+        .cache_dir = o_serve_cache,
+        .max_body = (size_t)o_max_body,
+        .poll_ms = o_serve_poll_ms,
+        .follow_registry = 1,
+        .tracking_token = *token ? token : NULL,
+        .tracking_insecure_tls = o_tls_cert != NULL, /* our own certificate, over loopback */
+    };
+    ef_ml_err serr = {{0}};
     if (!o_store) {
         if (ef_config_default_store(uri, sizeof uri, 1) != EF_OK) return 1;
         o_store = uri;
@@ -247,17 +336,38 @@ int ef_cmd_server(int argc, char **argv)
         EF_ERROR("cannot register the HTTP routes");
         goto out;
     }
+    /* the model server's routes after the server's own: a path both want fails here */
+    if (o_serve && (ef_serve_new(&so_serve, c.metrics, &c.serve, &serr) ||
+                    ef_serve_mount(c.serve, http, EF_SERVE_MOUNTED, &serr))) {
+        EF_ERROR("cannot mount the model server: %s", serr.msg);
+        goto out;
+    }
     if (ef_http_server_start(http)) goto out;
-    EF_INFO("edgeflow server listening on %s://%s:%u (store %s%s%s)", o_tls_cert ? "https" : "http",
-            o_listen, (unsigned)ef_http_server_port(http), o_store,
-            c.tracking ? ", MLflow tracking" : "", c.auth ? ", auth on" : "");
+    unsigned port = ef_http_server_port(http);
+    if (c.serve) {
+        char self[600];
+        loopback_uri(self, sizeof self, o_listen, port, o_tls_cert != NULL);
+        if (ef_serve_start(c.serve, self, &serr)) {
+            EF_ERROR("cannot start the model server: %s", serr.msg);
+            goto out;
+        }
+        EF_INFO("model server mounted: following the registry at %s every %lld ms, cache %s",
+                self, (long long)o_serve_poll_ms, o_serve_cache);
+    }
+    EF_INFO("edgeflow server listening on %s://%s:%u (store %s%s%s%s)",
+            o_tls_cert ? "https" : "http", o_listen, port, o_store,
+            c.tracking ? ", MLflow tracking" : "", c.serve ? ", model server" : "",
+            c.auth ? ", auth on" : "");
     while (!ef_sig_stop_requested())
         ef_sleep_ms(100);
     EF_INFO("stopping");
+    ef_serve_stop(c.serve);
     ef_http_server_stop(http);
     exit_code = 0;
 out:
+    ef_serve_stop(c.serve);
     ef_http_server_free(http);
+    ef_serve_free(c.serve);
     ef_tracking_free(c.tracking);
     ef_tracking_auth_free(c.auth);
     ef_metrics_free(c.metrics);

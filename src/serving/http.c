@@ -1,7 +1,10 @@
-/* http.c - the HTTP side of `edgeflow serve`: loads the models (runtime.c), builds one
- * libmicrohttpd server (http/server.h, thread pool), registers the health routes, /metrics and
- * every protocol built in (Seldon always; OIP v2 and KServe v1 when EF_SERVE_HAVE_OIP /
- * EF_SERVE_HAVE_KSERVE say their files exist), and serves until SIGTERM/SIGINT.
+/* http.c - the HTTP side of `edgeflow serve`: the public lifecycle (serving.h) -- create the
+ * model server (runtime.c loads the models), mount its routes on an HTTP server (health routes,
+ * /metrics unless mounted, and every protocol built in: Seldon always; OIP v2 and KServe v1 when
+ * EF_SERVE_HAVE_OIP / EF_SERVE_HAVE_KSERVE say their files exist), start the registry poller --
+ * and ef_serve_run, which does all that on a libmicrohttpd server of its own (http/server.h,
+ * thread pool) until SIGTERM/SIGINT. `edgeflow server --serve` mounts the same routes on its own
+ * server instead.
  *
  * Health: GET /live (200 once serving HTTP), /ready (200 when every model is loaded, else 503),
  * /health/ping (text "pong", the Seldon wrapper's probe), /health/status (the models and their
@@ -60,14 +63,37 @@ static void h_status(ef_http_req *r, void *ctx)
                                  ok ? "healthy" : "loading", "models", models, "meta"));
 }
 
-static int register_routes(serve__ctx *s, ef_http_server *http, ef_metrics *metrics)
+int ef_serve_new(const ef_serve_opts *o, ef_metrics *metrics, ef_serve **out, ef_ml_err *err)
+{
+    int rc;
+    serve__ctx *s = NULL;
+    *out = NULL;
+    if (o->follow_registry && (o->n_models || o->n_model_dirs || o->n_canaries))
+        return ef_ml_errf(err, EF_EINVAL, "following the registry serves every Production / "
+                          "champion model: give no --model, --model-dir or --canary with it");
+    if (!o->follow_registry && o->n_models + o->n_model_dirs == 0)
+        return ef_ml_errf(err, EF_EINVAL, "nothing to serve: give --model models:/NAME/VERSION, "
+                          "--model-dir DIR or --registry");
+    if (!(s = serve__ctx_new(o, metrics)))
+        return ef_ml_errf(err, EF_ENOMEM, "out of memory");
+    if ((rc = serve__load_all(s, err))) {
+        serve__ctx_free(s);
+        return rc;
+    }
+    *out = s;
+    return EF_OK;
+}
+
+int ef_serve_mount(ef_serve *s, ef_http_server *http, unsigned flags, ef_ml_err *err)
 {
     int rc = ef_http_route(http, "GET", "/live", h_live, s);
     rc = rc ? rc : ef_http_route(http, "GET", "/ready", h_ready, s);
     rc = rc ? rc : ef_http_route(http, "GET", "/health/ping", h_ping, s);
     rc = rc ? rc : ef_http_route(http, "GET", "/health/status", h_status, s);
     rc = rc ? rc : ef_http_route(http, "GET", "/api/v1.0/health/status", h_status, s);
-    rc = rc ? rc : ef_http_route(http, "GET", "/metrics", ef_http_metrics_handler, metrics);
+    if (!(flags & EF_SERVE_MOUNTED))
+        rc = rc ? rc : ef_http_route(http, "GET", "/metrics", ef_http_metrics_handler,
+                                     serve__metrics(s));
     rc = rc ? rc : serve__seldon_routes(s, http);
 #ifdef EF_SERVE_HAVE_OIP
     rc = rc ? rc : serve__oip_routes(s, http);
@@ -75,25 +101,39 @@ static int register_routes(serve__ctx *s, ef_http_server *http, ef_metrics *metr
 #ifdef EF_SERVE_HAVE_KSERVE
     rc = rc ? rc : serve__kserve_routes(s, http);
 #endif
-    return rc;
+    if (rc)
+        return ef_ml_errf(err, rc, "cannot register the serving routes: %s%s", ef_strerror(rc),
+                          rc == EF_EINVAL ? " (a path the server already has?)" : "");
+    return EF_OK;
+}
+
+int ef_serve_start(ef_serve *s, const char *tracking_uri, ef_ml_err *err)
+{
+    return serve__poller_start(s, tracking_uri, err);
+}
+
+void ef_serve_stop(ef_serve *s)
+{
+    if (s)
+        serve__poller_stop(s);
+}
+
+void ef_serve_free(ef_serve *s)
+{
+    serve__ctx_free(s);
 }
 
 int ef_serve_run(const ef_serve_opts *o, ef_ml_err *err)
 {
     int rc;
     ef_http_server *http = NULL;
-    serve__ctx *s = NULL;
+    ef_serve *s = NULL;
     ef_metrics *metrics = ef_metrics_new();
-    if (!metrics || !(s = serve__ctx_new(o, metrics))) {
+    if (!metrics) {
         rc = ef_ml_errf(err, EF_ENOMEM, "out of memory");
         goto out;
     }
-    if (o->n_models + o->n_model_dirs == 0) {
-        rc = ef_ml_errf(err, EF_EINVAL, "nothing to serve: give --model models:/NAME/VERSION or "
-                        "--model-dir DIR");
-        goto out;
-    }
-    if ((rc = serve__load_all(s, err)))
+    if ((rc = ef_serve_new(o, metrics, &s, err)))
         goto out;
     size_t max_body = serve__max_body(s);
     size_t slack = max_body > ((size_t)1 << 20) ? max_body : (size_t)1 << 20;
@@ -110,19 +150,21 @@ int ef_serve_run(const ef_serve_opts *o, ef_ml_err *err)
         rc = ef_ml_errf(err, EF_EINVAL, "cannot create the HTTP server (see the log)");
         goto out;
     }
-    if ((rc = register_routes(s, http, metrics))) {
-        rc = ef_ml_errf(err, rc, "cannot register the HTTP routes: %s", ef_strerror(rc));
+    if ((rc = ef_serve_mount(s, http, 0, err)))
         goto out;
-    }
     if ((rc = ef_http_server_start(http))) {
         rc = ef_ml_errf(err, rc, "cannot listen on %s:%u (in use? see the log)", hc.bind,
                         (unsigned)o->port);
         goto out;
     }
+    if ((rc = ef_serve_start(s, NULL, err)))
+        goto out;
     const char *names[8];
     size_t n = serve__model_names(s, names, 8);
-    EF_INFO("edgeflow serve listening on http://%s:%u (%zu model%s, first '%s'; Seldon v1%s%s)",
-            hc.bind, (unsigned)ef_http_server_port(http), n, n == 1 ? "" : "s", names[0],
+    EF_INFO("edgeflow serve listening on http://%s:%u (%s%zu model%s%s%s; Seldon v1%s%s)",
+            hc.bind, (unsigned)ef_http_server_port(http),
+            o->follow_registry ? "following the registry, " : "", n, n == 1 ? "" : "s",
+            n ? ", first " : "", n ? names[0] : "",
 #ifdef EF_SERVE_HAVE_OIP
             ", OIP v2",
 #else
@@ -137,10 +179,11 @@ int ef_serve_run(const ef_serve_opts *o, ef_ml_err *err)
     while (!ef_sig_stop_requested())
         ef_sleep_ms(100);
     EF_INFO("stopping");
+    ef_serve_stop(s);
     ef_http_server_stop(http);
 out:
     ef_http_server_free(http);
-    serve__ctx_free(s);
+    ef_serve_free(s);
     ef_metrics_free(metrics);
     return rc;
 }

@@ -7,6 +7,9 @@
  * The routes half: /v2/health/live, /v2/health/ready, /v2, /v2/models/{m}[/versions/{v}],
  * .../ready, .../infer. Every failure answers {"error": "<one line>"}: 400 for bad input, 404 for
  * an unknown model or version, 503 while a model is still loading, 500 for the unexpected.
+ * The binary tensor data extension (oip.h; byte layout in oip_bin.c): a request with
+ * Inference-Header-Content-Length is split into JSON + input blobs; a reply with a binary output
+ * goes as application/octet-stream with that header, JSON-only replies stay application/json.
  */
 #include <float.h>
 #include <math.h>
@@ -22,8 +25,6 @@
 #include "serving/serve_int.h"
 
 #define OIP_MAX_DEPTH 16 /* nesting of "data" arrays we follow */
-
-enum { DT_BOOL = 1, DT_INT32, DT_INT64, DT_FP32, DT_FP64 };
 
 /* ---- shared helpers ------------------------------------------------------------------------ */
 
@@ -69,11 +70,11 @@ static int parse_datatype(const char *s, const char *input, ef_ml_err *err)
 {
     static const char *const unsupported[] = {"UINT8", "UINT16", "UINT32", "UINT64", "INT8",
                                               "INT16", "FP16", "BF16", "BYTES", NULL};
-    if (!strcmp(s, "BOOL")) return DT_BOOL;
-    if (!strcmp(s, "INT32")) return DT_INT32;
-    if (!strcmp(s, "INT64")) return DT_INT64;
-    if (!strcmp(s, "FP32")) return DT_FP32;
-    if (!strcmp(s, "FP64")) return DT_FP64;
+    if (!strcmp(s, "BOOL")) return SERVE__DT_BOOL;
+    if (!strcmp(s, "INT32")) return SERVE__DT_INT32;
+    if (!strcmp(s, "INT64")) return SERVE__DT_INT64;
+    if (!strcmp(s, "FP32")) return SERVE__DT_FP32;
+    if (!strcmp(s, "FP64")) return SERVE__DT_FP64;
     for (size_t i = 0; unsupported[i]; i++)
         if (!strcmp(s, unsupported[i]))
             return ef_ml_errf(err, EF_EINVAL,
@@ -91,7 +92,9 @@ typedef struct oip_input {
     const char *name;
     int dt;
     size_t rank, dims[2];
-    const json_t *data;
+    const json_t *data;        /* NULL for a binary input */
+    size_t bin_size;           /* binary: its blob's byte count (== count x element size) */
+    const unsigned char *blob; /* binary: its blob, set once every input is parsed */
 } oip_input;
 
 /* Leaves of "data" go to dst[t * stride + off] for the t-th leaf in depth-first order. */
@@ -124,12 +127,12 @@ static int put_leaf(leaf_sink *k, const json_t *v, ef_ml_err *err)
     double x = 0;
     int ok = 0;
     switch (in->dt) {
-    case DT_BOOL:
+    case SERVE__DT_BOOL:
         ok = json_is_boolean(v);
         x = json_is_true(v) ? 1.0 : 0.0;
         break;
-    case DT_INT32:
-    case DT_INT64:
+    case SERVE__DT_INT32:
+    case SERVE__DT_INT64:
         if (json_is_integer(v)) {
             x = (double)json_integer_value(v);
             ok = 1;
@@ -137,7 +140,7 @@ static int put_leaf(leaf_sink *k, const json_t *v, ef_ml_err *err)
             x = json_real_value(v);
             ok = x == floor(x) && fabs(x) < 9.2e18;
         }
-        if (ok && in->dt == DT_INT32 && (x < INT32_MIN || x > INT32_MAX))
+        if (ok && in->dt == SERVE__DT_INT32 && (x < INT32_MIN || x > INT32_MAX))
             return ef_ml_errf(err, EF_EINVAL,
                               "input '%s': element %zu (%.17g) is out of range for INT32",
                               in->name, k->t, x);
@@ -145,7 +148,7 @@ static int put_leaf(leaf_sink *k, const json_t *v, ef_ml_err *err)
     default:
         ok = json_is_number(v);
         x = json_number_value(v);
-        if (ok && in->dt == DT_FP32) {
+        if (ok && in->dt == SERVE__DT_FP32) {
             if (fabs(x) > FLT_MAX)
                 return ef_ml_errf(err, EF_EINVAL,
                                   "input '%s': element %zu (%.17g) is out of range for FP32",
@@ -157,8 +160,8 @@ static int put_leaf(leaf_sink *k, const json_t *v, ef_ml_err *err)
     if (!ok)
         return ef_ml_errf(err, EF_EINVAL, "input '%s' is %s but element %zu is %s%s", in->name,
                           names[in->dt], k->t,
-                          json_is_real(v) && in->dt != DT_BOOL ? "not integral" : json_kind(v),
-                          in->dt == DT_BOOL ? "; expected true or false" : "; expected a number");
+                          json_is_real(v) && in->dt != SERVE__DT_BOOL ? "not integral" : json_kind(v),
+                          in->dt == SERVE__DT_BOOL ? "; expected true or false" : "; expected a number");
     if (!isfinite(x))
         return ef_ml_errf(err, EF_EINVAL, "input '%s': element %zu is not a finite number",
                           in->name, k->t);
@@ -206,33 +209,83 @@ static int parse_input(const json_t *t, size_t i, oip_input *in, ef_ml_err *err)
         return ef_ml_errf(err, EF_EINVAL, "input '%s': \"shape\" must be [N, d] or [N] "
                           "(an array of 1 or 2 sizes)", in->name);
     in->rank = rank;
+    uint64_t lim = (uint64_t)1 << 40; /* also keeps every size below in size_t (32-bit too) */
+    if (lim > SIZE_MAX / 16) lim = SIZE_MAX / 16;
     for (size_t r = 0; r < rank; r++) {
         const json_t *d = json_array_get(shape, r);
         if (!json_is_integer(d) || json_integer_value(d) < 0 ||
-            (uint64_t)json_integer_value(d) > (uint64_t)1 << 40)
+            (uint64_t)json_integer_value(d) > lim)
             return ef_ml_errf(err, EF_EINVAL, "input '%s': shape[%zu] must be a size >= 0",
                               in->name, r);
         in->dims[r] = (size_t)json_integer_value(d);
     }
-    in->data = json_object_get(t, "data");
-    if (!in->data) {
-        const json_t *p = json_object_get(t, "parameters");
-        if (json_object_get(p, "binary_data_size"))
-            return ef_ml_errf(err, EF_EINVAL, "input '%s': the binary tensor extension is not "
-                              "supported; send the values in \"data\"", in->name);
-        return ef_ml_errf(err, EF_EINVAL, "input '%s': \"data\" is required", in->name);
-    }
+    /* element count x 8 bytes cannot wrap below this */
     if (rank == 2 && in->dims[1] && in->dims[0] > SIZE_MAX / 16 / in->dims[1])
         return ef_ml_errf(err, EF_EINVAL, "input '%s': shape is too large", in->name);
     size_t want = in->dims[0] * (rank == 2 ? in->dims[1] : 1), have = 0;
+    char sh[64];
+    in->data = json_object_get(t, "data");
+    const json_t *bds = json_object_get(json_object_get(t, "parameters"), "binary_data_size");
+    if (bds) {
+        if (in->data)
+            return ef_ml_errf(err, EF_EINVAL, "input '%s' has both \"data\" and "
+                              "binary_data_size; send the values one way only", in->name);
+        if (!json_is_integer(bds) || json_integer_value(bds) < 0)
+            return ef_ml_errf(err, EF_EINVAL, "input '%s': binary_data_size must be a byte "
+                              "count >= 0", in->name);
+        size_t es = serve__oip_dt_size(in->dt);
+        if ((uint64_t)json_integer_value(bds) != (uint64_t)want * es)
+            return ef_ml_errf(err, EF_EINVAL, "input '%s': binary_data_size is %lld but shape "
+                              "%s of %s needs %zu bytes (%zu per element)", in->name,
+                              (long long)json_integer_value(bds), shape_text(in, sh, sizeof sh),
+                              json_string_value(dt), want * es, es);
+        in->bin_size = want * es;
+        return 0;
+    }
+    if (!in->data)
+        return ef_ml_errf(err, EF_EINVAL, "input '%s': \"data\" is required (or "
+                          "parameters.binary_data_size with the binary extension)", in->name);
     int rc = count_leaves(in->data, 0, &have, in->name, err);
     if (rc) return rc;
-    if (have != want) {
-        char sh[64];
+    if (have != want)
         return ef_ml_errf(err, EF_EINVAL, "input '%s': shape %s needs %zu values but data has %zu",
                           in->name, shape_text(in, sh, sizeof sh), want, have);
-    }
     return 0;
+}
+
+/* Gives each binary input its blob: consecutive slices of blob in input order that must cover
+ * blob_len exactly. blob NULL: the request had no binary section. */
+static int assign_blobs(oip_input *ins, size_t n, const unsigned char *blob, size_t blob_len,
+                        ef_ml_err *err)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ins[i].data) continue;
+        if (!blob)
+            return ef_ml_errf(err, EF_EINVAL, "input '%s' has binary_data_size but the request "
+                              "has no Inference-Header-Content-Length header (the JSON length; "
+                              "the binary data follows it)", ins[i].name);
+        if (ins[i].bin_size > blob_len - used)
+            return ef_ml_errf(err, EF_EINVAL, "input '%s' needs %zu bytes of binary data but "
+                              "only %zu are left after the JSON header and earlier inputs",
+                              ins[i].name, ins[i].bin_size, blob_len - used);
+        ins[i].blob = blob + used;
+        used += ins[i].bin_size;
+    }
+    if (used != blob_len)
+        return ef_ml_errf(err, EF_EINVAL, "%zu bytes follow the JSON header but the binary inputs "
+                          "(binary_data_size) account for %zu; the sizes must add up", blob_len,
+                          used);
+    return 0;
+}
+
+/* Fills the sink from the input's JSON data or its blob. */
+static int fill_input(leaf_sink *k, ef_ml_err *err)
+{
+    const oip_input *in = k->in;
+    if (in->data) return fill_leaves(k, in->data, err);
+    return serve__oip_blob_fill(in->dt, in->blob, in->bin_size / serve__oip_dt_size(in->dt),
+                                k->dst, k->stride, k->off, in->name, err);
 }
 
 /* Reads "outputs" and the request-level "parameters" into out->outputs. */
@@ -241,7 +294,7 @@ static int parse_outputs(const json_t *doc, const serve__schema *sc, serve__oip_
 {
     const json_t *params = json_object_get(doc, "parameters"), *outs = json_object_get(doc,
                                                                                        "outputs");
-    int proba_param = 0;
+    int proba_param = 0, bin_default = 0;
     if (params && !json_is_null(params)) {
         if (!json_is_object(params))
             return ef_ml_errf(err, EF_EINVAL, "\"parameters\" must be an object");
@@ -249,18 +302,22 @@ static int parse_outputs(const json_t *doc, const serve__schema *sc, serve__oip_
         if (pp && !json_is_boolean(pp))
             return ef_ml_errf(err, EF_EINVAL, "parameter predict_proba must be true or false");
         proba_param = json_is_true(pp);
-        if (json_is_true(json_object_get(params, "binary_data_output")))
-            return ef_ml_errf(err, EF_EINVAL, "binary outputs (binary_data_output) are not "
-                              "supported; leave the parameter out for JSON data");
+        const json_t *bo = json_object_get(params, "binary_data_output");
+        if (bo && !json_is_boolean(bo))
+            return ef_ml_errf(err, EF_EINVAL, "parameter binary_data_output must be true or "
+                              "false");
+        bin_default = json_is_true(bo);
     }
     if (outs && !json_is_null(outs) && !json_is_array(outs))
         return ef_ml_errf(err, EF_EINVAL, "\"outputs\" must be an array of {\"name\": ...}");
     if (json_array_size(outs) == 0) {
+        out->binary[out->n_outputs] = bin_default;
         out->outputs[out->n_outputs++] = SERVE__OUT_PREDICT;
         if (proba_param) {
             if (!sc->classifier)
                 return ef_ml_errf(err, EF_EINVAL, "parameter predict_proba: model %s is a "
                                   "regressor and has no probabilities", sc->estimator);
+            out->binary[out->n_outputs] = bin_default;
             out->outputs[out->n_outputs++] = SERVE__OUT_PROBA;
         }
         return 0;
@@ -278,11 +335,14 @@ static int parse_outputs(const json_t *doc, const serve__schema *sc, serve__oip_
         if (kind == SERVE__OUT_PROBA && !sc->classifier)
             return ef_ml_errf(err, EF_EINVAL, "output predict_proba: model %s is a regressor "
                               "and has no probabilities; ask for predict", sc->estimator);
-        if (json_is_true(json_object_get(json_object_get(o, "parameters"), "binary_data")))
-            return ef_ml_errf(err, EF_EINVAL, "output '%s': binary_data is not supported", name);
+        const json_t *bd = json_object_get(json_object_get(o, "parameters"), "binary_data");
+        if (bd && !json_is_boolean(bd))
+            return ef_ml_errf(err, EF_EINVAL, "output '%s': binary_data must be true or false",
+                              name);
         for (size_t j = 0; j < out->n_outputs; j++)
             if (out->outputs[j] == kind)
                 return ef_ml_errf(err, EF_EINVAL, "output '%s' is asked for twice", name);
+        out->binary[out->n_outputs] = bd ? json_is_true(bd) : bin_default;
         out->outputs[out->n_outputs++] = kind;
     }
     return 0;
@@ -327,7 +387,7 @@ static int fill_columns(const oip_input *ins, size_t n, const serve__schema *sc,
             if (!strcmp(ins[j].name, ins[i].name))
                 return ef_ml_errf(err, EF_EINVAL, "input '%s' is given twice", ins[i].name);
         leaf_sink sink = {&ins[i], out->X.v, d, (size_t)k, 0};
-        rc = fill_leaves(&sink, ins[i].data, err);
+        rc = fill_input(&sink, err);
         if (rc) return rc;
     }
     return 0;
@@ -335,6 +395,12 @@ static int fill_columns(const oip_input *ins, size_t n, const serve__schema *sc,
 
 int serve__oip_parse(const json_t *doc, const serve__schema *sc, serve__oip_req *out,
                      ef_ml_err *err)
+{
+    return serve__oip_parse_bin(doc, NULL, 0, sc, out, err);
+}
+
+int serve__oip_parse_bin(const json_t *doc, const unsigned char *blob, size_t blob_len,
+                         const serve__schema *sc, serve__oip_req *out, ef_ml_err *err)
 {
     oip_input *ins = NULL;
     char fl[200];
@@ -377,6 +443,8 @@ int serve__oip_parse(const json_t *doc, const serve__schema *sc, serve__oip_req 
         rc = parse_input(json_array_get(inputs, i), i, &ins[i], err);
         if (rc) goto out;
     }
+    rc = assign_blobs(ins, n, blob, blob_len, err);
+    if (rc) goto out;
     if (n == 1 && ins[0].rank == 2 && ins[0].dims[1] == d) {
         if (ins[0].dims[0] == 0) {
             rc = ef_ml_errf(err, EF_EINVAL, "empty batch: input '%s' has shape [0, %zu]; send at "
@@ -389,7 +457,7 @@ int serve__oip_parse(const json_t *doc, const serve__schema *sc, serve__oip_req 
             goto out;
         }
         leaf_sink sink = {&ins[0], out->X.v, 1, 0, 0};
-        rc = fill_leaves(&sink, ins[0].data, err);
+        rc = fill_input(&sink, err);
     } else if (n == 1 && d != 1) {
         char sh[64];
         rc = ef_ml_errf(err, EF_EINVAL, "input '%s' has shape %s; this model takes [N, %zu] "
@@ -420,7 +488,7 @@ static int integral_classes(const ef_estimator *e)
     return 1;
 }
 
-static const char *pred_datatype(const ef_model *m)
+const char *serve__oip_pred_datatype(const ef_model *m)
 {
     if (m->class_names) return "BYTES";
     return integral_classes(m->est) ? "INT64" : "FP64";
@@ -475,12 +543,14 @@ json_t *serve__oip_reply(const ef_model *m, const char *name, const char *versio
     if (version && *version) bad |= json_object_set_new(doc, "model_version", json_string(version));
     if (rq->id) bad |= json_object_set_new(doc, "id", json_string(rq->id));
     for (size_t o = 0; o < rq->n_outputs && !bad; o++) {
-        json_t *data = json_array(), *t;
-        bad |= !data;
+        int bin = rq->binary[o];
+        json_t *data = bin ? NULL : json_array(), *t;
+        bad |= !bin && !data;
         if (rq->outputs[o] == SERVE__OUT_PREDICT) {
             for (size_t i = 0; i < rows && data; i++)
                 bad |= json_array_append_new(data, serve__pred_json(m, pred[i]));
-            t = tensor_json("predict", pred_datatype(m), shape_json((long)rows, 0, 1), data);
+            t = tensor_json("predict", serve__oip_pred_datatype(m), shape_json((long)rows, 0, 1),
+                            data);
         } else {
             size_t k = proba ? proba->cols : 0;
             for (size_t i = 0; proba && i < rows * k && data; i++)
@@ -488,6 +558,11 @@ json_t *serve__oip_reply(const ef_model *m, const char *name, const char *versio
             bad |= !proba || proba->rows != rows;
             t = tensor_json("predict_proba", "FP64", shape_json((long)rows, (long)k, 2), data);
         }
+        if (bin && t) /* the blob follows the JSON (serve__oip_reply_body) */
+            bad |= json_object_set_new(t, "parameters",
+                                       json_pack("{s:I}", "binary_data_size",
+                                                 (json_int_t)serve__oip_output_bytes(
+                                                     m, rq, o, pred, proba)));
         bad |= json_array_append_new(outs, t);
     }
     bad |= json_object_set(doc, "outputs", outs);
@@ -513,7 +588,7 @@ json_t *serve__oip_metadata(const ef_model *m, const char *name, const char *ver
     for (size_t j = 0; j < e->n_features && !bad; j++)
         bad |= json_array_append_new(ins, tensor_json(m->feature_names[j], "FP64",
                                                       shape_json(-1, 1, 2), NULL));
-    bad |= json_array_append_new(outs, tensor_json("predict", pred_datatype(m),
+    bad |= json_array_append_new(outs, tensor_json("predict", serve__oip_pred_datatype(m),
                                                    shape_json(-1, 0, 1), NULL));
     if (cls)
         bad |= json_array_append_new(outs, tensor_json("predict_proba", "FP64",
@@ -584,8 +659,8 @@ static void h_ready(ef_http_req *r, void *ctx)
 static void h_server_meta(ef_http_req *r, void *ctx)
 {
     (void)ctx;
-    ef_http_reply_json(r, 200, json_pack("{s:s, s:s, s:[]}", "name", "edgeflow", "version",
-                                         EF_VERSION, "extensions"));
+    ef_http_reply_json(r, 200, json_pack("{s:s, s:s, s:[s]}", "name", "edgeflow", "version",
+                                         EF_VERSION, "extensions", "binary_tensor_data"));
 }
 
 static void h_model_meta(ef_http_req *r, void *ctx)
@@ -608,6 +683,70 @@ static void h_model_ready(ef_http_req *r, void *ctx)
     serve__release(v);
 }
 
+/* The request document; with Inference-Header-Content-Length (binary extension) the body's
+ * first bytes are the JSON and *blob / *blob_len (borrowed from r) the rest. NULL after an error
+ * reply (413 over --max-body, 400 for a bad split or JSON), with *status set. */
+static json_t *read_request(ef_http_req *r, serve__ctx *s, const unsigned char **blob,
+                            size_t *blob_len, int *status)
+{
+    const char *hdr = ef_http_req_header(r, "Inference-Header-Content-Length");
+    size_t len = 0, json_len = 0;
+    ef_ml_err err = {{0}};
+    json_error_t je;
+    *blob = NULL;
+    *blob_len = 0;
+    if (!hdr) return serve__body_json(r, s, status);
+    const char *body = ef_http_req_body(r, &len);
+    if (len > serve__max_body(s)) {
+        *status = 413;
+        ef_http_reply_error(r, 413, "the request body (%zu bytes) is over the limit of %zu bytes "
+                            "(--max-body)", len, serve__max_body(s));
+        return NULL;
+    }
+    if (serve__oip_split(hdr, len, &json_len, &err)) {
+        *status = 400;
+        ef_http_reply_error(r, 400, "%s", err.msg);
+        return NULL;
+    }
+    json_t *doc = json_loadb(body, json_len, 0, &je);
+    if (!doc) {
+        *status = 400;
+        ef_http_reply_error(r, 400, "the JSON inference header (the first %zu bytes, as "
+                            "Inference-Header-Content-Length says) is not valid JSON: %s",
+                            json_len, je.text);
+        return NULL;
+    }
+    *blob = (const unsigned char *)body + json_len;
+    *blob_len = len - json_len;
+    return doc;
+}
+
+/* Answers 200 with the reply: JSON, or the JSON header + blobs when an output is binary. */
+static void send_reply(ef_http_req *r, const serve__version *v, const serve__oip_req *rq,
+                       const serve__result *res, int *status)
+{
+    json_t *reply = serve__oip_reply(v->model, v->name, v->version, rq, res->pred, &res->proba);
+    int binary = 0;
+    for (size_t i = 0; i < rq->n_outputs; i++) binary |= rq->binary[i];
+    if (!reply || !binary) {
+        serve__reply(r, reply, status);
+        return;
+    }
+    char *body = NULL, hv[32];
+    size_t len = 0, json_len = 0;
+    int rc = serve__oip_reply_body(reply, v->model, rq, res->pred, &res->proba, &body, &len,
+                                   &json_len);
+    json_decref(reply);
+    snprintf(hv, sizeof hv, "%zu", json_len);
+    if (rc || ef_http_add_header(r, "Inference-Header-Content-Length", hv)) {
+        free(body);
+        serve__reply(r, NULL, status);
+        return;
+    }
+    *status = 200;
+    ef_http_reply_take(r, 200, "application/octet-stream", body, len);
+}
+
 static void h_infer(ef_http_req *r, void *ctx)
 {
     serve__ctx *s = ctx;
@@ -616,21 +755,22 @@ static void h_infer(ef_http_req *r, void *ctx)
     serve__result res = {0};
     ef_ml_err err = {{0}};
     json_t *doc = NULL;
+    const unsigned char *blob = NULL;
+    size_t blob_len = 0;
     int status = 200;
     serve__version *v = acquire_or_reply(r, s);
     if (!v) return;
-    if (!(doc = serve__body_json(r, s, &status)))
+    if (!(doc = read_request(r, s, &blob, &blob_len, &status)))
         goto out;
     serve__schema sc;
     serve__schema_of(v->model, &sc);
-    int rc = serve__oip_parse(doc, &sc, &rq, &err);
+    int rc = serve__oip_parse_bin(doc, blob, blob_len, &sc, &rq, &err);
     if (!rc) rc = serve__predict(v, &rq.X, rq.want_proba, &res, &err);
     if (rc) {
         serve__fail(r, rc, &err, &status);
         goto out;
     }
-    serve__reply(r, serve__oip_reply(v->model, v->name, v->version, &rq, res.pred, &res.proba),
-                 &status);
+    send_reply(r, v, &rq, &res, &status);
 out:
     serve__observe(s, v, "oip", status, (double)(ef_mono_us() - t0) / 1e6);
     serve__result_release(&res);

@@ -1,8 +1,7 @@
 /* runtime.c - the loaded models of `edgeflow serve`: one slot per served model name holding the
  * current version (refcounted: a request keeps the version it acquired even if the slot moves
- * on), loading from a local model directory or from a models:/ URI through the tracking server
- * with a local cache (cache_dir/<name>/<version>, written by rename so it is never half there),
- * scoring, and the per-request metrics.
+ * on), loading from a local model directory or from a models:/ URI (fetched into the local
+ * cache by cache.c), scoring, the per-request metrics and the registry poller thread.
  *
  * Hot swap (poll_ms > 0): a poller thread resolves every models:/ URI naming a stage, alias or
  * latest again; a new version is downloaded and loaded outside the lock, then becomes the slot's
@@ -11,12 +10,16 @@
  * resolve, download or load keeps the current version and logs a warning.
  * Canary: a slot's `canary` answers `traffic` percent of the requests that do not name a version.
  *
- * Locking: ctx->mu guards the slots' version pointers (acquire takes a reference under it);
- * versions are immutable after load, so scoring needs no lock.
+ * Following the registry (follow.c drives it): slots are created, moved and deactivated by name
+ * (serve__slot_follow / serve__slot_unfollow). A slot is never freed before the context, so the
+ * names handed out by serve__model_names stay valid; an inactive slot is invisible to requests
+ * (acquire, names, ready) and comes back when its model does.
+ *
+ * Locking: ctx->mu guards the slot array (it grows under the lock), each slot's `active` flag and
+ * version pointers (acquire takes a reference under it); versions are immutable after load, so
+ * scoring needs no lock. Slots are only created and moved by one thread at a time (the loader
+ * before the poller starts, then the poller).
  */
-#include <ctype.h>
-#include <dirent.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,29 +29,34 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
-#include "base/fs.h"
 #include "base/log.h"
 #include "metrics/metrics.h"
 #include "serving/serve_int.h"
 #include "serving/serving.h"
-#include "tracking/client.h"
 
 typedef struct serve_slot {
-    char name[256];
+    char name[256];         /* immutable once the slot is in the array */
     char source[1024];
     serve__version *cur;    /* one reference held by the slot; NULL until loaded */
     serve__version *prev;   /* the version cur replaced (kept warm), or NULL */
     serve__version *canary; /* answers `traffic` percent of requests, or NULL */
     const char *canary_uri; /* borrowed from the options */
     double traffic;         /* 0..100 */
+    int active;             /* under mu: visible to requests */
+    int followed;           /* made by the registry follower: its source is not polled */
+    int failing[2];         /* poller only: polls of source / canary_uri fail (warned once) */
+    char failed[32];        /* poller only: the version the follower last failed to load */
+    char stage[64];         /* registry stage of cur when it was fetched ("" unknown) */
 } serve_slot;
 
 struct serve__ctx {
     const ef_serve_opts *o; /* borrowed for the server's life */
     ef_metrics *metrics;    /* borrowed */
+    char *tracking_uri;     /* owned: the options' URI or the one given to the poller's start */
     pthread_mutex_t mu;
-    serve_slot *slots;
-    size_t n;
+    serve_slot **slots;     /* each slot is its own allocation: pointers stay valid */
+    size_t n, cap;
+    serve__follow *follow;  /* follow.c's state when following the registry, else NULL */
     pthread_t poller;
     int have_poller;
     int stop;              /* under mu: the poller leaves */
@@ -62,9 +70,8 @@ serve__ctx *serve__ctx_new(const ef_serve_opts *o, ef_metrics *metrics)
     serve__ctx *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    size_t n = o->n_models + o->n_model_dirs;
-    s->slots = calloc(n ? n : 1, sizeof *s->slots);
-    if (!s->slots) {
+    s->tracking_uri = o->tracking_uri ? strdup(o->tracking_uri) : NULL;
+    if (o->tracking_uri && !s->tracking_uri) {
         free(s);
         return NULL;
     }
@@ -80,22 +87,41 @@ void serve__ctx_free(serve__ctx *s)
 {
     if (!s)
         return;
-    if (s->have_poller) {
-        pthread_mutex_lock(&s->mu);
-        s->stop = 1;
-        pthread_cond_signal(&s->wake);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->poller, NULL);
-    }
+    serve__poller_stop(s);
     for (size_t i = 0; i < s->n; i++) {
-        serve__release(s->slots[i].cur);
-        serve__release(s->slots[i].prev);
-        serve__release(s->slots[i].canary);
+        serve__release(s->slots[i]->cur);
+        serve__release(s->slots[i]->prev);
+        serve__release(s->slots[i]->canary);
+        free(s->slots[i]);
     }
+    serve__follow_free(s->follow);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->mu);
     free(s->slots);
+    free(s->tracking_uri);
     free(s);
+}
+
+void serve__poller_stop(serve__ctx *s)
+{
+    if (!s->have_poller)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->poller, NULL);
+    s->have_poller = 0;
+}
+
+const char *serve__tracking_uri(serve__ctx *s)
+{
+    return s->tracking_uri;
+}
+
+const ef_serve_opts *serve__opts(serve__ctx *s)
+{
+    return s->o;
 }
 
 struct ef_metrics *serve__metrics(serve__ctx *s)
@@ -109,131 +135,6 @@ size_t serve__max_body(serve__ctx *s)
 }
 
 /* ---- loading ------------------------------------------------------------------------------- */
-
-/* The registered model's name in models:/NAME/..., models:/NAME@ALIAS. */
-static int uri_model_name(const char *uri, char *out, size_t len, const char **tail)
-{
-    const char *p = uri + strlen("models:/");
-    size_t n = strcspn(p, "/@");
-    if (n == 0 || n >= len || !p[n] || !p[n + 1])
-        return EF_EINVAL;
-    memcpy(out, p, n);
-    out[n] = '\0';
-    *tail = p + n + 1;
-    return strstr(out, "..") ? EF_EINVAL : EF_OK;
-}
-
-static int all_digits(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (!isdigit((unsigned char)*s))
-            return 0;
-    return 1;
-}
-
-/* The cached version to serve when the tracking server cannot be reached: the requested version
- * when the URI names one and it is cached, else the highest cached version number. */
-static int newest_cached(const char *cache, const char *name, const char *tail, char *ver,
-                         size_t len)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/%s", cache, name);
-    DIR *d = opendir(dir);
-    if (!d)
-        return EF_ENOTFOUND;
-    long best = -1;
-    int exact = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!all_digits(e->d_name))
-            continue;
-        if (all_digits(tail) && !strcmp(tail, e->d_name))
-            exact = 1;
-        long v = strtol(e->d_name, NULL, 10);
-        if (v > best)
-            best = v;
-    }
-    closedir(d);
-    if (exact)
-        snprintf(ver, len, "%s", tail);
-    else if (best >= 0)
-        snprintf(ver, len, "%ld", best);
-    return exact || best >= 0 ? EF_OK : EF_ENOTFOUND;
-}
-
-/* Resolves uri through the tracking server and makes sure cache/<name>/<version> holds it;
- * falls back to the cache when the server does not answer. */
-static int fetch_registered(serve__ctx *s, const char *uri, int allow_cache, char *name,
-                            size_t name_len, char *ver, size_t ver_len, char *dir, size_t dir_len,
-                            ef_ml_err *err)
-{
-    const char *tail;
-    if (uri_model_name(uri, name, name_len, &tail))
-        return ef_ml_errf(err, EF_EINVAL, "%s: expected models:/NAME/VERSION, "
-                          "models:/NAME/STAGE or models:/NAME@ALIAS", uri);
-    const char *cache = s->o->cache_dir ? s->o->cache_dir : "models";
-    ef_tc_error e = {0};
-    ef_tc_options topt = {.tracking_uri = s->o->tracking_uri, .connect_timeout_ms = 3000,
-                          .max_retries = 1};
-    ef_tc_model_version mv = {0};
-    int rc;
-    ef_tc *tc = ef_tc_new(&topt, &e);
-    if (!tc) {
-        rc = EF_EINVAL;
-        e.http_status = 0;
-    } else {
-        rc = ef_tc_model_resolve(tc, uri, &mv, &e);
-    }
-    if (rc && e.http_status == 0 && !allow_cache) {
-        rc = ef_ml_errf(err, rc, "cannot resolve %s: %s", uri, e.message);
-        goto out;
-    }
-    if (rc && e.http_status == 0) {
-        /* no tracking server (unset or unreachable): serve what the cache has */
-        if (newest_cached(cache, name, tail, ver, ver_len)) {
-            rc = ef_ml_errf(err, rc ? rc : EF_EIO, "cannot resolve %s (%s) and no version of "
-                            "%s is cached in %s", uri, e.message, name, cache);
-            goto out;
-        }
-        snprintf(dir, dir_len, "%s/%s/%s", cache, name, ver);
-        EF_WARN("cannot reach the tracking server for %s (%s): serving the cached version %s "
-                "from %s", uri, e.message, ver, dir);
-        rc = EF_OK;
-        goto out;
-    }
-    if (rc) {
-        rc = ef_ml_errf(err, rc, "cannot resolve %s: %s", uri, e.message);
-        goto out;
-    }
-    snprintf(name, name_len, "%s", mv.name);
-    snprintf(ver, ver_len, "%s", mv.version);
-    snprintf(dir, dir_len, "%s/%s/%s", cache, mv.name, mv.version);
-    if (!ef_fs_exists(dir)) {
-        char tmp[4200];
-        snprintf(tmp, sizeof tmp, "%s.tmp-%d", dir, (int)getpid());
-        ef_fs_rm_rf(tmp);
-        if (ef_fs_mkdir_p(tmp)) {
-            rc = ef_ml_errf(err, EF_EIO, "cannot create %s: %s", tmp, strerror(errno));
-        } else if ((rc = ef_tc_artifacts_download(tc, mv.download_uri ? mv.download_uri
-                                                                      : mv.source,
-                                                  "", tmp, &e))) {
-            rc = ef_ml_errf(err, rc, "cannot download %s: %s", uri, e.message);
-        } else if (rename(tmp, dir)) {
-            rc = ef_ml_errf(err, EF_EIO, "cannot move the model into %s: %s", dir,
-                            strerror(errno));
-        }
-        if (rc)
-            ef_fs_rm_rf(tmp);
-        else
-            EF_INFO("downloaded %s (version %s) into %s", uri, mv.version, dir);
-    }
-out:
-    ef_tc_model_version_release(&mv);
-    ef_tc_free(tc);
-    return rc;
-}
 
 static int load_version(const char *dir, const char *name, const char *ver, const char *source,
                         serve__version **out, ef_ml_err *err)
@@ -255,27 +156,225 @@ static int load_version(const char *dir, const char *name, const char *ver, cons
     return EF_OK;
 }
 
-static int add_slot(serve__ctx *s, const char *name, const char *source, serve__version *v,
-                    ef_ml_err *err)
+/* ---- slots ---------------------------------------------------------------------------------- */
+
+/* edgeflow_serve_model_info{model,version,stage}: 1 while a slot serves that version, 0 after. */
+static void info_set(serve__ctx *s, const char *name, const char *ver, const char *stage,
+                     double value)
 {
-    for (size_t i = 0; i < s->n; i++) {
-        if (!strcmp(s->slots[i].name, name)) {
-            serve__release(v);
-            return ef_ml_errf(err, EF_EEXIST, "two models are named '%s' (%s and %s); give "
-                              "--model-dir models distinct names with --name", name,
-                              s->slots[i].source, source);
-        }
-    }
-    serve_slot *sl = &s->slots[s->n++];
+    if (!s->metrics)
+        return;
+    ef_buf l = {0};
+    int rc = ef_buf_appends(&l, "model=\"");
+    rc = rc ? rc : ef_metrics_escape_label(&l, name);
+    rc = rc ? rc : ef_buf_appends(&l, "\",version=\"");
+    rc = rc ? rc : ef_metrics_escape_label(&l, ver);
+    rc = rc ? rc : ef_buf_appends(&l, "\",stage=\"");
+    rc = rc ? rc : ef_metrics_escape_label(&l, stage);
+    rc = rc ? rc : ef_buf_appendc(&l, '"');
+    ef_gauge *g = rc ? NULL : ef_metrics_gauge(s->metrics, "edgeflow_serve_model_info",
+                                               "1 for each model version being served (0 once "
+                                               "it no longer is); stage as fetched", l.data);
+    if (g)
+        ef_gauge_set(g, value);
+    ef_buf_release(&l);
+}
+
+/* edgeflow_serve_swaps_total{model}: versions swapped in over a served one. */
+static void count_swap(serve__ctx *s, const char *name)
+{
+    if (!s->metrics)
+        return;
+    ef_buf l = {0};
+    int rc = ef_buf_appends(&l, "model=\"");
+    rc = rc ? rc : ef_metrics_escape_label(&l, name);
+    rc = rc ? rc : ef_buf_appendc(&l, '"');
+    ef_counter *c = rc ? NULL : ef_metrics_counter(s->metrics, "edgeflow_serve_swaps_total",
+                                                   "model versions swapped in (hot swap, "
+                                                   "rollback)", l.data);
+    if (c)
+        ef_counter_add(c, 1);
+    ef_buf_release(&l);
+}
+
+/* The slot called name, or NULL. Called by the one thread that creates slots (see Locking). */
+static serve_slot *slot_find(serve__ctx *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->slots[i]->name, name))
+            return s->slots[i];
+    return NULL;
+}
+
+/* Appends a new, inactive slot; the array grows under the lock. NULL on ENOMEM. */
+static serve_slot *slot_new(serve__ctx *s, const char *name, const char *source)
+{
+    serve_slot *sl = calloc(1, sizeof *sl);
+    if (!sl)
+        return NULL;
     snprintf(sl->name, sizeof sl->name, "%s", name);
     snprintf(sl->source, sizeof sl->source, "%s", source);
     pthread_mutex_lock(&s->mu);
-    sl->cur = v;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 8;
+        serve_slot **grown = realloc(s->slots, cap * sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&s->mu);
+            free(sl);
+            return NULL;
+        }
+        s->slots = grown;
+        s->cap = cap;
+    }
+    s->slots[s->n++] = sl;
     pthread_mutex_unlock(&s->mu);
+    return sl;
+}
+
+static int add_slot(serve__ctx *s, const char *name, const char *source, serve__version *v,
+                    ef_ml_err *err)
+{
+    serve_slot *sl = slot_find(s, name);
+    if (sl) {
+        serve__release(v);
+        return ef_ml_errf(err, EF_EEXIST, "two models are named '%s' (%s and %s); give "
+                          "--model-dir models distinct names with --name", name, sl->source,
+                          source);
+    }
+    if (!(sl = slot_new(s, name, source))) {
+        serve__release(v);
+        return ef_ml_errf(err, EF_ENOMEM, "out of memory");
+    }
+    pthread_mutex_lock(&s->mu);
+    sl->cur = v;
+    sl->active = 1;
+    pthread_mutex_unlock(&s->mu);
+    info_set(s, name, v->version, "", 1);
     EF_INFO("serving model '%s'%s%s from %s (%s, %zu features)", name,
             *v->version ? " version " : "", v->version, source, v->model->est->type->name,
             v->model->est->n_features);
     return EF_OK;
+}
+
+/* Makes version ver (fetched into dir, selected by uri) the slot's current version (canary = 0;
+ * the slot becomes active) or its canary (canary = 1). A version the slot still holds (prev,
+ * cur, canary) is reused, else it is loaded outside the lock. Returns 0 (also when nothing had
+ * to change) or the load's EF_E* code with err filled. */
+static int slot_move(serve__ctx *s, serve_slot *sl, const char *uri, const char *name,
+                     const char *ver, const char *dir, const char *stage, int canary,
+                     ef_ml_err *err)
+{
+    serve__version *nv = NULL, *drop = NULL;
+    char old_stage[sizeof sl->stage];
+    int rc;
+    pthread_mutex_lock(&s->mu);
+    serve__version **at = canary ? &sl->canary : &sl->cur;
+    if (*at && !strcmp((*at)->version, ver) && (canary || sl->active)) {
+        pthread_mutex_unlock(&s->mu);
+        return EF_OK;
+    }
+    serve__version *c[3] = {sl->prev, sl->cur, sl->canary};
+    for (int k = 0; k < 3 && !nv; k++)
+        if (c[k] && !strcmp(c[k]->version, ver) && !strcmp(c[k]->name, name))
+            nv = c[k];
+    if (nv)
+        __atomic_add_fetch(&nv->refs, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&s->mu);
+    if (!nv && (rc = load_version(dir, name, ver, uri, &nv, err)))
+        return rc;
+    pthread_mutex_lock(&s->mu);
+    serve__version *old = *at;
+    *at = nv;
+    if (!canary) {
+        drop = sl->prev;
+        sl->prev = old;
+        sl->active = 1;
+        snprintf(old_stage, sizeof old_stage, "%s", sl->stage);
+        snprintf(sl->stage, sizeof sl->stage, "%s", stage);
+    } else {
+        drop = old;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!canary) {
+        if (old) {
+            info_set(s, sl->name, old->version, old_stage, 0);
+            count_swap(s, sl->name);
+        }
+        info_set(s, sl->name, ver, stage, 1);
+    }
+    if (old)
+        EF_INFO("model '%s': %s moved to version %s (was %s) from %s", sl->name,
+                canary ? "the canary" : "serving", ver, old->version, uri);
+    else
+        EF_INFO("model '%s': serving version %s%s%s from %s (%s, %zu features)", sl->name, ver,
+                *stage ? ", stage " : "", stage, uri, nv->model->est->type->name,
+                nv->model->est->n_features);
+    serve__release(drop);
+    return EF_OK;
+}
+
+int serve__slot_follow(serve__ctx *s, const char *name, const char *version, const char *label,
+                       int allow_cache)
+{
+    char uri[512], rname[256], ver[32], dir[4096], stage[64];
+    ef_ml_err err = {{0}};
+    int rc;
+    serve_slot *sl = slot_find(s, name);
+    pthread_mutex_lock(&s->mu);
+    int same = sl && sl->active && sl->cur && !strcmp(sl->cur->version, version);
+    pthread_mutex_unlock(&s->mu);
+    if (same) {
+        if (strcmp(sl->source, label)) {
+            EF_INFO("model '%s': version %s is now selected by %s (was %s)", name, version,
+                    label, sl->source);
+            snprintf(sl->source, sizeof sl->source, "%s", label);
+        }
+        return EF_OK;
+    }
+    if (!sl && !(sl = slot_new(s, name, label))) {
+        EF_WARN("model '%s': out of memory adding its slot", name);
+        return EF_ENOMEM;
+    }
+    sl->followed = 1;
+    if ((size_t)snprintf(uri, sizeof uri, "models:/%s/%s", name, version) >= sizeof uri)
+        rc = ef_ml_errf(&err, EF_EINVAL, "the model name is too long");
+    else
+        rc = serve__fetch(s, uri, allow_cache, rname, sizeof rname, ver, sizeof ver, dir,
+                              sizeof dir, stage, sizeof stage, &err);
+    if (!rc)
+        rc = slot_move(s, sl, label, rname, ver, dir, stage, 0, &err);
+    if (rc && strcmp(sl->failed, version)) {
+        EF_WARN("model '%s': cannot serve version %s (%s): %s; %s", name, version, label,
+                err.msg, sl->active ? "still serving the loaded version" : "not served");
+        snprintf(sl->failed, sizeof sl->failed, "%s", version);
+    } else if (!rc) {
+        sl->failed[0] = '\0';
+        if (strcmp(sl->source, label))
+            EF_INFO("model '%s': selected by %s", name, label);
+        snprintf(sl->source, sizeof sl->source, "%s", label);
+    }
+    return rc;
+}
+
+void serve__slot_unfollow(serve__ctx *s, const char *name, const char *why)
+{
+    serve_slot *sl = slot_find(s, name);
+    if (!sl || !sl->followed)
+        return;
+    pthread_mutex_lock(&s->mu);
+    serve__version *c[3] = {sl->cur, sl->prev, sl->canary};
+    int was = sl->active;
+    sl->active = 0;
+    sl->cur = sl->prev = sl->canary = NULL;
+    pthread_mutex_unlock(&s->mu);
+    if (c[0])
+        info_set(s, name, c[0]->version, sl->stage, 0);
+    if (was)
+        EF_INFO("model '%s': no longer served (%s); requests already running finish on "
+                "version %s", name, why, c[0] ? c[0]->version : "-");
+    sl->failed[0] = '\0';
+    for (int k = 0; k < 3; k++)
+        serve__release(c[k]);
 }
 
 /* ---- hot swap and canary -------------------------------------------------------------------- */
@@ -292,21 +391,11 @@ static double canary_draw(serve__ctx *s)
     return (double)(z >> 11) / 9007199254740992.0;
 }
 
-/* 1 when uri can move to another version: models:/NAME/STAGE, models:/NAME@ALIAS, .../latest. */
-static int movable_uri(const char *uri)
-{
-    char name[256];
-    const char *tail;
-    if (!uri || strncmp(uri, "models:/", 8) || uri_model_name(uri, name, sizeof name, &tail))
-        return 0;
-    return !all_digits(tail);
-}
-
 static int polled_uris(serve__ctx *s)
 {
     int n = 0;
     for (size_t i = 0; i < s->n; i++)
-        n += movable_uri(s->slots[i].source) + movable_uri(s->slots[i].canary_uri);
+        n += serve__movable_uri(s->slots[i]->source) + serve__movable_uri(s->slots[i]->canary_uri);
     return n;
 }
 
@@ -317,18 +406,15 @@ static int load_canary(serve__ctx *s, const char *uri, ef_ml_err *err)
     serve__version *v = NULL;
     if (strncmp(uri, "models:/", 8))
         return ef_ml_errf(err, EF_EINVAL, "--canary %s: expected a models:/ URI", uri);
-    int rc = fetch_registered(s, uri, 1, name, sizeof name, ver, sizeof ver, dir, sizeof dir,
-                              err);
+    int rc = serve__fetch(s, uri, 1, name, sizeof name, ver, sizeof ver, dir, sizeof dir,
+                              NULL, 0, err);
     if (!rc)
         rc = load_version(dir, name, ver, uri, &v, err);
     if (rc)
         return rc;
-    serve_slot *sl = NULL;
-    for (size_t i = 0; i < s->n && !sl; i++)
-        if (!strcmp(s->slots[i].name, name))
-            sl = &s->slots[i];
+    serve_slot *sl = slot_find(s, name);
     if (!sl && s->n == 1)
-        sl = &s->slots[0];
+        sl = s->slots[0];
     if (!sl || sl->canary) {
         serve__release(v);
         return ef_ml_errf(err, EF_EINVAL, "--canary %s: %s", uri, sl ? "this model already "
@@ -346,45 +432,16 @@ static int load_canary(serve__ctx *s, const char *uri, ef_ml_err *err)
 }
 
 /* Resolves uri again and, when it names another version, makes it the slot's current version
- * (canary = 0) or its canary (canary = 1). *failing: 1 while polls fail (warn once). */
-static void poll_one(serve__ctx *s, serve_slot *sl, const char *uri, int canary, int *failing)
+ * (canary = 0) or its canary (canary = 1). Failures warn once per outage. */
+static void poll_one(serve__ctx *s, serve_slot *sl, const char *uri, int canary)
 {
-    char name[256], ver[32], dir[4096];
+    char name[256], ver[32], dir[4096], stage[64];
     ef_ml_err err = {{0}};
-    serve__version *nv = NULL, *drop = NULL;
-    int rc = fetch_registered(s, uri, 0, name, sizeof name, ver, sizeof ver, dir, sizeof dir,
-                              &err);
-    if (rc)
-        goto out;
-    pthread_mutex_lock(&s->mu);
-    serve__version **at = canary ? &sl->canary : &sl->cur;
-    if (*at && !strcmp((*at)->version, ver)) {
-        pthread_mutex_unlock(&s->mu);
-        goto out;
-    }
-    serve__version *c[3] = {sl->prev, sl->cur, sl->canary};
-    for (int k = 0; k < 3 && !nv; k++)
-        if (c[k] && !strcmp(c[k]->version, ver) && !strcmp(c[k]->name, name))
-            nv = c[k];
-    if (nv)
-        __atomic_add_fetch(&nv->refs, 1, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&s->mu);
-    if (!nv && (rc = load_version(dir, name, ver, uri, &nv, &err)))
-        goto out;
-    pthread_mutex_lock(&s->mu);
-    serve__version *old = *at;
-    *at = nv;
-    if (!canary) {
-        drop = sl->prev;
-        sl->prev = old;
-    } else {
-        drop = old;
-    }
-    pthread_mutex_unlock(&s->mu);
-    EF_INFO("model '%s': %s moved to version %s (was %s) from %s", sl->name,
-            canary ? "the canary" : "serving", ver, old ? old->version : "-", uri);
-    serve__release(drop);
-out:
+    int *failing = &sl->failing[canary];
+    int rc = serve__fetch(s, uri, 0, name, sizeof name, ver, sizeof ver, dir, sizeof dir,
+                              stage, sizeof stage, &err);
+    if (!rc)
+        rc = slot_move(s, sl, uri, name, ver, dir, stage, canary, &err);
     if (rc && !*failing)
         EF_WARN("model '%s': cannot update from %s (%s); still serving the loaded version",
                 sl->name, uri, err.msg);
@@ -393,29 +450,43 @@ out:
     *failing = rc != 0;
 }
 
+/* The poller: follows the registry (at once, then every poll_ms) and/or resolves the movable
+ * URIs of the fixed slots every poll_ms. poll_ms <= 0 with follow: one discovery only. */
 static void *poller_main(void *arg)
 {
     serve__ctx *s = arg;
-    int failing[2 * 64] = {0};
+    int first = 1;
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = ts.tv_nsec + (s->o->poll_ms % 1000) * 1000000;
-        ts.tv_sec += (time_t)(s->o->poll_ms / 1000 + ns / 1000000000);
-        ts.tv_nsec = (long)(ns % 1000000000);
-        while (!s->stop && pthread_cond_timedwait(&s->wake, &s->mu, &ts) == 0)
-            ;
+        if (!first || !s->follow) {
+            if (s->o->poll_ms <= 0) {
+                while (!s->stop)
+                    pthread_cond_wait(&s->wake, &s->mu);
+                break;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t ns = ts.tv_nsec + (s->o->poll_ms % 1000) * 1000000;
+            ts.tv_sec += (time_t)(s->o->poll_ms / 1000 + ns / 1000000000);
+            ts.tv_nsec = (long)(ns % 1000000000);
+            while (!s->stop && pthread_cond_timedwait(&s->wake, &s->mu, &ts) == 0)
+                ;
+        }
+        first = 0;
         if (s->stop)
             break;
         pthread_mutex_unlock(&s->mu);
+        if (s->follow)
+            serve__follow_poll(s, s->follow);
+        /* s->n only grows on this thread once the poller runs */
         for (size_t i = 0; i < s->n; i++) {
-            serve_slot *sl = &s->slots[i];
-            int *f = &failing[2 * (i < 64 ? i : 63)];
-            if (movable_uri(sl->source))
-                poll_one(s, sl, sl->source, 0, f);
-            if (movable_uri(sl->canary_uri))
-                poll_one(s, sl, sl->canary_uri, 1, f + 1);
+            serve_slot *sl = s->slots[i];
+            if (sl->followed)
+                continue;
+            if (serve__movable_uri(sl->source))
+                poll_one(s, sl, sl->source, 0);
+            if (serve__movable_uri(sl->canary_uri))
+                poll_one(s, sl, sl->canary_uri, 1);
         }
         pthread_mutex_lock(&s->mu);
     }
@@ -423,18 +494,40 @@ static void *poller_main(void *arg)
     return NULL;
 }
 
+int serve__poller_start(serve__ctx *s, const char *tracking_uri, ef_ml_err *err)
+{
+    if (s->have_poller)
+        return EF_OK;
+    if (tracking_uri) {
+        char *dup = strdup(tracking_uri);
+        if (!dup)
+            return ef_ml_errf(err, EF_ENOMEM, "out of memory");
+        free(s->tracking_uri);
+        s->tracking_uri = dup;
+    }
+    if (!s->follow && (s->o->poll_ms <= 0 || !polled_uris(s)))
+        return EF_OK;
+    s->stop = 0;
+    if (pthread_create(&s->poller, NULL, poller_main, s))
+        return ef_ml_errf(err, EF_ENOMEM, "cannot start the registry poller thread");
+    s->have_poller = 1;
+    return EF_OK;
+}
+
 int serve__load_all(serve__ctx *s, ef_ml_err *err)
 {
     const ef_serve_opts *o = s->o;
     int rc = EF_OK;
+    if (o->follow_registry && !s->follow && !(s->follow = serve__follow_new()))
+        return ef_ml_errf(err, EF_ENOMEM, "out of memory");
     for (size_t i = 0; !rc && i < o->n_models; i++) {
         char name[256], ver[32], dir[4096];
         serve__version *v = NULL;
         if (strncmp(o->models[i], "models:/", 8))
             return ef_ml_errf(err, EF_EINVAL, "--model %s: expected a models:/ URI (use "
                               "--model-dir for a directory)", o->models[i]);
-        rc = fetch_registered(s, o->models[i], 1, name, sizeof name, ver, sizeof ver, dir,
-                              sizeof dir, err);
+        rc = serve__fetch(s, o->models[i], 1, name, sizeof name, ver, sizeof ver, dir,
+                              sizeof dir, NULL, 0, err);
         if (!rc)
             rc = load_version(dir, name, ver, o->models[i], &v, err);
         if (!rc)
@@ -461,12 +554,6 @@ int serve__load_all(serve__ctx *s, ef_ml_err *err)
     }
     for (size_t i = 0; !rc && i < o->n_canaries; i++)
         rc = load_canary(s, o->canaries[i], err);
-    if (!rc && o->poll_ms > 0 && polled_uris(s)) {
-        if (pthread_create(&s->poller, NULL, poller_main, s))
-            rc = ef_ml_errf(err, EF_ENOMEM, "cannot start the registry poller thread");
-        else
-            s->have_poller = 1;
-    }
     return rc;
 }
 
@@ -477,8 +564,8 @@ serve__version *serve__acquire(serve__ctx *s, const char *name, const char *vers
     serve__version *v = NULL;
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->n; i++) {
-        serve_slot *sl = &s->slots[i];
-        if (name && strcmp(sl->name, name))
+        serve_slot *sl = s->slots[i];
+        if (!sl->active || (name && strcmp(sl->name, name)))
             continue;
         v = sl->cur;
         if (version) {
@@ -515,17 +602,24 @@ void serve__release(serve__version *v)
 size_t serve__model_names(serve__ctx *s, const char **names, size_t max)
 {
     size_t k = 0;
-    for (size_t i = 0; i < s->n && k < max; i++)
-        names[k++] = s->slots[i].name;
-    return s->n;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->n; i++) {
+        if (!s->slots[i]->active)
+            continue;
+        if (k < max)
+            names[k] = s->slots[i]->name;
+        k++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return k;
 }
 
 int serve__ready(serve__ctx *s)
 {
-    int ok = s->n > 0;
     pthread_mutex_lock(&s->mu);
+    int ok = s->follow || s->n > 0;
     for (size_t i = 0; i < s->n; i++)
-        ok = ok && s->slots[i].cur;
+        ok = ok && (!s->slots[i]->active || s->slots[i]->cur);
     pthread_mutex_unlock(&s->mu);
     return ok;
 }

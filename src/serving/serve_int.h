@@ -1,8 +1,11 @@
 /* serve_int.h - internals shared by the files of `edgeflow serve` (src/serving/):
  *
  *   runtime.c        loaded model versions (refcounted, swapped atomically), model slots,
- *                    loading from a model directory or a models:/ URI with a local cache
- *   http.c           the HTTP server: health routes, /metrics, route registration, options
+ *                    loading from a model directory or a models:/ URI, the poller thread
+ *   cache.c          models:/ URIs resolved through the tracking server into a local cache
+ *   follow.c         following the registry: every model in Production or with alias champion
+ *   http.c           the routes (health, /metrics, protocols), mounting them on a server,
+ *                    `edgeflow serve`'s own server
  *   seldon.c         Seldon Core v1 protocol (parse request -> matrix, reply, error shape)
  *   oip.c            Open Inference Protocol v2 (/v2/...)
  *   kserve.c         KServe v1 (/v1/models/<m>:predict)
@@ -111,5 +114,51 @@ void serve__seldon_req_release(serve__seldon_req *r);
 /* Says which version answers: the header X-Model-Version (every protocol), when v has a
  * registry version. Call before the reply. */
 void serve__tag_reply(ef_http_req *r, const serve__version *v);
+
+/* ---- added by H-mount: following the registry, mounting, the poller -------------------------- */
+typedef struct serve__follow serve__follow;
+
+/* The options (borrowed) and the tracking server URI in use (NULL: none; owned by s). */
+const struct ef_serve_opts *serve__opts(serve__ctx *s);
+const char *serve__tracking_uri(serve__ctx *s);
+
+/* cache.c: resolves uri (models:/...) through the tracking server and makes sure
+ * cache_dir/<name>/<version> holds it; name, ver, dir (and stage, the version's current_stage,
+ * when not NULL; "" when unknown) receive the result. allow_cache: when the server does not
+ * answer (no HTTP status), serve the version the URI names, else the newest cached one, with a
+ * warning. Returns 0 or EF_E* with err naming the URI. Thread-safe (one client per call). */
+int serve__fetch(serve__ctx *s, const char *uri, int allow_cache, char *name, size_t name_len,
+                 char *ver, size_t ver_len, char *dir, size_t dir_len, char *stage,
+                 size_t stage_len, ef_ml_err *err);
+/* 1 when uri can move to another version: models:/NAME/STAGE, models:/NAME@ALIAS, .../latest. */
+int serve__movable_uri(const char *uri);
+
+/* runtime.c, for the follower (called on the poller thread only):
+ * serve__slot_follow makes version `version` of registered model `name` the one served under
+ * that name -- a new slot when the name is new, a hot swap when another version is served, a
+ * no-op when this one already is; label is the URI that selects it ("models:/N@champion"), kept
+ * as the version's source. allow_cache as serve__fetch's. A failure keeps what is served and
+ * warns once per version. Returns 0 or an EF_E* code.
+ * serve__slot_unfollow stops serving name (requests then get the protocol's "unknown model";
+ * in-flight ones finish on their reference); why goes into the log line. Only slots made by
+ * serve__slot_follow are touched. */
+int serve__slot_follow(serve__ctx *s, const char *name, const char *version, const char *label,
+                       int allow_cache);
+void serve__slot_unfollow(serve__ctx *s, const char *name, const char *why);
+
+/* Starts the poller thread when there is something to poll (following the registry, or movable
+ * models:/ URIs with poll_ms > 0); tracking_uri (copied; NULL keeps the options') is where it
+ * looks. serve__poller_stop joins it (also done by serve__ctx_free). 0 or EF_E* with err. */
+int serve__poller_start(serve__ctx *s, const char *tracking_uri, ef_ml_err *err);
+void serve__poller_stop(serve__ctx *s);
+
+/* follow.c: the follower's state (NULL on ENOMEM), and one round: search the registry, serve
+ * what is in Production or has the alias champion (the alias wins), drop what left. An
+ * unreachable tracking server keeps everything served and warns once per outage; at the first
+ * round, the models of the last known list (cache_dir/following.json) are served from the
+ * cache. */
+serve__follow *serve__follow_new(void);
+void serve__follow_free(serve__follow *f);
+void serve__follow_poll(serve__ctx *s, serve__follow *f);
 
 #endif

@@ -201,6 +201,13 @@ int ef_tc_model_version_transition(ef_tc *c, const char *name, const char *versi
 int ef_tc_set_alias(ef_tc *c, const char *name, const char *alias, const char *version,
                     ef_tc_error *err);
 
+/* registered-models/search with filter (MLflow's filter syntax, e.g. "name LIKE 'Wine%'"; NULL or
+ * "" for every model), following next_page_token until the last page. *models receives a JSON
+ * array of RegisteredModel objects (name, latest_versions with current_stage, aliases as
+ * [{alias, version}], tags), owned by the caller. */
+int ef_tc_registered_models_search(ef_tc *c, const char *filter, json_t **models,
+                                   ef_tc_error *err);
+
 /* A parsed models:/ URI (MLflow's rules): exactly one of version, stage, alias, latest. */
 typedef struct ef_tc_models_uri {
     char name[256];

@@ -1,6 +1,6 @@
 /* client_registry.c - the model registry calls of the tracking client (see client.h): registered
  * models, model versions (create with its wait for a pending registration, get, stage
- * transitions), aliases, and models:/ URIs (parsing, and resolving one to a version and its
+ * transitions), aliases, registered model search, and models:/ URIs (parsing, and resolving one to a version and its
  * download location). Built on client.c's HTTP exchange and request helpers, shared through
  * client_int.h.
  */
@@ -167,6 +167,45 @@ int ef_tc_set_alias(ef_tc *c, const char *name, const char *alias, const char *v
     return tc__post(c, "mlflow/registered-models/alias",
                     json_pack("{s:s,s:s,s:s}", "name", name, "alias", alias, "version", version), 1,
                     NULL, err);
+}
+
+int ef_tc_registered_models_search(ef_tc *c, const char *filter, json_t **models,
+                                   ef_tc_error *err)
+{
+    json_t *all = json_array(), *resp = NULL;
+    char *token = NULL;
+    int rc = all ? EF_OK : tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+    *models = NULL;
+    /* pages until no next_page_token; the cap guards against a server that never stops */
+    for (int page = 0; rc == EF_OK && page < 10000; page++) {
+        json_t *req = json_pack("{s:i}", "max_results", 1000);
+        if (req && filter && *filter) json_object_set_new(req, "filter", json_string(filter));
+        if (req && token) json_object_set_new(req, "page_token", json_string(token));
+        rc = tc__get(c, "mlflow/registered-models/search", req, &resp, err);
+        if (rc != EF_OK) break;
+        json_t *page_models = json_object_get(resp, "registered_models");
+        if (page_models && !json_is_array(page_models)) {
+            rc = tc__fail(err, EF_EPROTO, 200, NULL, "registered-models/search: "
+                          "registered_models is not an array");
+            break;
+        }
+        if (page_models && json_array_extend(all, page_models)) {
+            rc = tc__fail(err, EF_ENOMEM, 0, NULL, "out of memory");
+            break;
+        }
+        free(token);
+        token = tc__jdup(resp, "next_page_token");
+        json_decref(resp);
+        resp = NULL;
+        if (!token || !*token) break;
+    }
+    json_decref(resp);
+    free(token);
+    if (rc == EF_OK)
+        *models = all;
+    else
+        json_decref(all);
+    return rc;
 }
 
 static int tc_blank(const char *s, size_t n)

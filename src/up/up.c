@@ -78,8 +78,8 @@ static const char *level_name(void)
     return l <= EF_LOG_DEBUG ? names[l] : "info";
 }
 
-/* The argv of every child. The server's is here in one place: roles it should also serve
- * (e.g. models) are one more entry in its list. */
+/* The argv of every child. The server child is tracking + registry + store API + the model
+ * server (--serve: every model in Production or with alias champion) on one port. */
 static int build_argv(up *u)
 {
     const ef_up_options *o = u->o;
@@ -89,12 +89,8 @@ static int build_argv(up *u)
     snprintf(conf, sizeof conf, "%s/mosquitto/mosquitto.conf", u->home);
     fmt_duration(o->export_every_ms, every, sizeof every);
     const char *mosq[] = {o->mosquitto ? o->mosquitto : "mosquitto", "-c", conf, NULL};
-    /* The server child's argv, the one place for it: a role it should also serve is one more
-     * entry before NULL. */
-    const char *server[] = {
-        u->exe,    "server",      "--port", port, "--listen",
-        o->listen, "--log-level", lvl,      NULL, /* keep last */
-    };
+    const char *server[] = {u->exe,    "server",      "--serve", "--port", port, "--listen",
+                            o->listen, "--log-level", lvl,       NULL};
     const char *ingest[] = {u->exe, "ingest", "--mqtt", u->mqtt_url, "--log-level", lvl, NULL};
     const char *export[] = {u->exe,           "export",      "--every", every, "--target",
                             u->export_target, "--log-level", lvl,       NULL};
@@ -301,6 +297,10 @@ static void print_summary(const up *u)
     printf("    MLflow     MLFLOW_TRACKING_URI=%s  (%s/api/2.0/mlflow/...)\n", u->http_url,
            u->http_url);
     printf("    store      %s/api/v1/series  %s/sensor-*/_search  %s/_bulk\n", u->http_url,
+           u->http_url, u->http_url);
+    printf("    models     %s/seldon/<namespace>/<model>/api/v1.0/predictions  "
+           "%s/v2/models/<model>/infer\n"
+           "               (every model in stage Production or with the alias champion)\n",
            u->http_url, u->http_url);
     printf("  MQTT broker  %s%s\n", u->mqtt_url,
            u->c[UP_MOSQUITTO].enabled ? "  (Mosquitto started by up)" : "  (external)");

@@ -157,6 +157,51 @@ static void test_runtime_empty(void **st)
     ef_metrics_free(m);
 }
 
+static void dummy_handler(ef_http_req *r, void *ctx)
+{
+    (void)ctx;
+    ef_http_reply(r, 200, "text/plain", "", 0);
+}
+
+/* ef_serve_new's refusals, following the registry with nothing found yet, and mounting next to a
+ * host's own routes (/metrics is the host's when mounted; twice is an error). */
+static void test_mount(void **st)
+{
+    (void)st;
+    ef_ml_err err = {{0}};
+    ef_serve *sv = NULL;
+    ef_serve_opts none = {0};
+    assert_int_equal(ef_serve_new(&none, NULL, &sv, &err), EF_EINVAL);
+    assert_non_null(strstr(err.msg, "nothing to serve"));
+    const char *models[] = {"models:/X/1"};
+    ef_serve_opts mixed = {.follow_registry = 1, .models = models, .n_models = 1};
+    assert_int_equal(ef_serve_new(&mixed, NULL, &sv, &err), EF_EINVAL);
+    assert_null(sv);
+
+    ef_metrics *m = ef_metrics_new();
+    ef_serve_opts follow = {.follow_registry = 1, .cache_dir = "/nonexistent-cache"};
+    assert_int_equal(ef_serve_new(&follow, m, &sv, &err), 0);
+    assert_int_equal(serve__ready(sv), 1); /* following, nothing selected yet: ready */
+    assert_null(serve__acquire(sv, "WineQuality", NULL));
+
+    ef_http_config hc = {.port = 0, .threads = 1, .name = "test"};
+    ef_http_server *http = ef_http_server_new(&hc);
+    assert_non_null(http);
+    assert_int_equal(ef_http_route(http, "GET", "/metrics", dummy_handler, NULL), 0);
+    assert_int_equal(ef_http_route(http, "POST", "/{index}/_search", dummy_handler, NULL), 0);
+    assert_int_equal(ef_serve_mount(sv, http, EF_SERVE_MOUNTED, &err), 0);
+    ef_http_server_free(http);
+
+    http = ef_http_server_new(&hc);
+    assert_int_equal(ef_http_route(http, "GET", "/metrics", dummy_handler, NULL), 0);
+    assert_int_not_equal(ef_serve_mount(sv, http, 0, &err), 0);
+    assert_non_null(strstr(err.msg, "serving routes"));
+    ef_http_server_free(http);
+    ef_serve_stop(sv);
+    ef_serve_free(sv);
+    ef_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_meta_echo),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_runtime_empty),
+        cmocka_unit_test(test_mount),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,8 +143,31 @@ static void test_outputs(void **state)
              in);
     oip_bad(buf, &cls, "twice");
     snprintf(buf, sizeof buf, "{%s,\"outputs\":[{\"name\":\"predict\","
-             "\"parameters\":{\"binary_data\":true}}]}", in);
-    oip_bad(buf, &cls, "binary_data");
+             "\"parameters\":{\"binary_data\":\"yes\"}}]}", in);
+    oip_bad(buf, &cls, "binary_data must be true or false");
+    snprintf(buf, sizeof buf, "{%s,\"parameters\":{\"binary_data_output\":1}}", in);
+    oip_bad(buf, &cls, "binary_data_output must be true or false");
+
+    /* binary outputs: per output, request-level default, per-output false wins */
+    snprintf(buf, sizeof buf, "{%s,\"outputs\":[{\"name\":\"predict_proba\"},"
+             "{\"name\":\"predict\",\"parameters\":{\"binary_data\":true}}]}", in);
+    assert_int_equal(oip(buf, &cls, &rq, &err), 0);
+    assert_int_equal(rq.binary[0], 0);
+    assert_int_equal(rq.binary[1], 1);
+    serve__oip_req_release(&rq);
+    snprintf(buf, sizeof buf, "{%s,\"parameters\":{\"binary_data_output\":true,"
+             "\"predict_proba\":true}}", in);
+    assert_int_equal(oip(buf, &cls, &rq, &err), 0);
+    assert_int_equal(rq.n_outputs, 2);
+    assert_true(rq.binary[0] && rq.binary[1]);
+    serve__oip_req_release(&rq);
+    snprintf(buf, sizeof buf, "{%s,\"parameters\":{\"binary_data_output\":true},"
+             "\"outputs\":[{\"name\":\"predict\",\"parameters\":{\"binary_data\":false}},"
+             "{\"name\":\"predict_proba\"}]}", in);
+    assert_int_equal(oip(buf, &cls, &rq, &err), 0);
+    assert_int_equal(rq.binary[0], 0);
+    assert_int_equal(rq.binary[1], 1);
+    serve__oip_req_release(&rq);
     snprintf(buf, sizeof buf, "{%s,\"id\":7}", in);
     oip_bad(buf, &cls, "\"id\" must be a string");
 }
@@ -191,7 +215,8 @@ static void test_bad_inputs(void **state)
     oip_bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP64\"}]}", &reg,
             "\"data\" is required");
     oip_bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP64\","
-            "\"parameters\":{\"binary_data_size\":24}}]}", &reg, "binary tensor extension");
+            "\"parameters\":{\"binary_data_size\":24}}]}", &reg,
+            "no Inference-Header-Content-Length header");
     oip_bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1],\"datatype\":\"FP64\","
             "\"data\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]}]}", &one, "nested deeper");
     /* column form: unknown feature, duplicates, different N, wrong count of inputs */
@@ -385,13 +410,315 @@ static void test_kserve(void **state)
     ks_bad("{\"instances\":[5]}", &reg, "must be an array of 3 feature values");
 }
 
+/* ---- binary tensor data extension ---- */
+
+/* A little-endian blob under construction. */
+typedef struct blob {
+    unsigned char b[512];
+    size_t n;
+} blob;
+
+static void put(blob *b, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++, v >>= 8) b->b[b->n++] = (unsigned char)(v & 0xff);
+}
+static void put_f64(blob *b, double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, 8);
+    put(b, u, 8);
+}
+static void put_f32(blob *b, float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    put(b, u, 4);
+}
+
+static int oipb(const char *text, const blob *b, const serve__schema *sc, serve__oip_req *rq,
+                ef_ml_err *err)
+{
+    json_t *doc = J(text);
+    int rc = serve__oip_parse_bin(doc, b ? b->b : NULL, b ? b->n : 0, sc, rq, err);
+    rq->id = NULL;
+    json_decref(doc);
+    return rc;
+}
+
+static void oipb_bad(const char *text, const blob *b, const serve__schema *sc, const char *needle)
+{
+    serve__oip_req rq;
+    ef_ml_err err = {{0}};
+    int rc = oipb(text, b, sc, &rq, &err);
+    if (rc != EF_EINVAL) fail_msg("accepted (rc %d): %s", rc, text);
+    if (!strstr(err.msg, needle)) fail_msg("message '%s' lacks '%s'", err.msg, needle);
+    assert_null(rq.X.v);
+}
+
+static void test_split(void **state)
+{
+    (void)state;
+    size_t n = 99;
+    ef_ml_err err = {{0}};
+    assert_int_equal(serve__oip_split("24", 30, &n, &err), 0);
+    assert_int_equal(n, 24);
+    assert_int_equal(serve__oip_split(" 30 ", 30, &n, &err), 0);
+    assert_int_equal(n, 30);
+    struct {
+        const char *h;
+        const char *needle;
+    } bad[] = {
+        {"", "decimal number"},       {"abc", "decimal number"}, {"12x", "decimal number"},
+        {"-5", "decimal number"},     {"1 2", "decimal number"}, {"0", "is 0"},
+        {"31", "only 30 bytes"},      {"99999999999999999999999999", "larger than the body"},
+        {"18446744073709551615", "larger than the body"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err.msg[0] = '\0';
+        assert_int_equal(serve__oip_split(bad[i].h, 30, &n, &err), EF_EINVAL);
+        if (!strstr(err.msg, bad[i].needle))
+            fail_msg("'%s': message '%s' lacks '%s'", bad[i].h, err.msg, bad[i].needle);
+        assert_int_equal(n, 0);
+    }
+    assert_int_equal(serve__oip_dt_size(SERVE__DT_BOOL), 1);
+    assert_int_equal(serve__oip_dt_size(SERVE__DT_INT32), 4);
+    assert_int_equal(serve__oip_dt_size(SERVE__DT_FP32), 4);
+    assert_int_equal(serve__oip_dt_size(SERVE__DT_INT64), 8);
+    assert_int_equal(serve__oip_dt_size(SERVE__DT_FP64), 8);
+    assert_int_equal(serve__oip_dt_size(0), 0);
+}
+
+static void test_binary_inputs(void **state)
+{
+    (void)state;
+    serve__oip_req rq;
+    ef_ml_err err;
+    blob b = {{0}, 0};
+    double v[] = {1, 2.5, -3, 4e-3, 5, 6};
+    for (size_t i = 0; i < 6; i++) put_f64(&b, v[i]);
+    assert_int_equal(oipb("{\"inputs\":[{\"name\":\"x\",\"shape\":[2,3],\"datatype\":\"FP64\","
+                          "\"parameters\":{\"binary_data_size\":48}}]}", &b, &reg, &rq, &err), 0);
+    assert_int_equal(rq.X.rows, 2);
+    for (size_t i = 0; i < 6; i++) assert_true(rq.X.v[i] == v[i]);
+    serve__oip_req_release(&rq);
+
+    /* FP32 widened exactly; INT32 and INT64 negative; BOOL bytes */
+    b.n = 0;
+    for (size_t i = 0; i < 3; i++) put_f32(&b, (float)v[i] + 0.1f);
+    assert_int_equal(oipb("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\","
+                          "\"parameters\":{\"binary_data_size\":12}}]}", &b, &reg, &rq, &err), 0);
+    for (size_t i = 0; i < 3; i++) assert_true(rq.X.v[i] == (double)((float)v[i] + 0.1f));
+    serve__oip_req_release(&rq);
+    b.n = 0;
+    put(&b, (uint32_t)-7, 4);
+    put(&b, 2147483647u, 4);
+    put(&b, 0, 4);
+    assert_int_equal(oipb("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"INT32\","
+                          "\"parameters\":{\"binary_data_size\":12}}]}", &b, &reg, &rq, &err), 0);
+    assert_true(rq.X.v[0] == -7 && rq.X.v[1] == 2147483647.0 && rq.X.v[2] == 0);
+    serve__oip_req_release(&rq);
+    b.n = 0;
+    put(&b, (uint64_t)(int64_t)-9000000000LL, 8);
+    put(&b, 1, 8);
+    put(&b, 42, 8);
+    assert_int_equal(oipb("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"INT64\","
+                          "\"parameters\":{\"binary_data_size\":24}}]}", &b, &reg, &rq, &err), 0);
+    assert_true(rq.X.v[0] == -9e9 && rq.X.v[1] == 1 && rq.X.v[2] == 42);
+    serve__oip_req_release(&rq);
+
+    /* column form mixing JSON and binary inputs; blobs in input order */
+    b.n = 0;
+    put(&b, 1, 1);
+    put(&b, 0, 1);         /* sugar: BOOL [2] */
+    put_f64(&b, 9.5);
+    put_f64(&b, 10.25);    /* alcohol: FP64 [2, 1] */
+    assert_int_equal(oipb("{\"inputs\":["
+                          "{\"name\":\"sugar\",\"shape\":[2],\"datatype\":\"BOOL\","
+                          "\"parameters\":{\"binary_data_size\":2}},"
+                          "{\"name\":\"ph\",\"shape\":[2],\"datatype\":\"INT32\",\"data\":[3,4]},"
+                          "{\"name\":\"alcohol\",\"shape\":[2,1],\"datatype\":\"FP64\","
+                          "\"parameters\":{\"binary_data_size\":16}}]}", &b, &cls, &rq, &err), 0);
+    double want[] = {9.5, 3, 1, 10.25, 4, 0};
+    for (size_t i = 0; i < 6; i++) assert_true(rq.X.v[i] == want[i]);
+    serve__oip_req_release(&rq);
+
+    /* the header without binary inputs: a plain JSON request */
+    b.n = 0;
+    assert_int_equal(oipb("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP64\","
+                          "\"data\":[1,2,3]}]}", &b, &reg, &rq, &err), 0);
+    serve__oip_req_release(&rq);
+}
+
+static void test_binary_size_checks(void **state)
+{
+    (void)state;
+    blob b = {{0}, 0};
+    for (size_t i = 0; i < 3; i++) put_f64(&b, 1.0);
+    const char *x24 = "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP64\","
+                      "\"parameters\":{\"binary_data_size\":24}}]}";
+    /* no binary section at all */
+    oipb_bad(x24, NULL, &reg, "no Inference-Header-Content-Length header");
+    /* blob shorter than the size, trailing bytes, sizes that do not add up */
+    b.n = 16;
+    oipb_bad(x24, &b, &reg, "needs 24 bytes of binary data but only 16 are left");
+    b.n = 25;
+    oipb_bad(x24, &b, &reg, "25 bytes follow the JSON header");
+    b.n = 0;
+    oipb_bad(x24, &b, &reg, "only 0 are left");
+    b.n = 8;
+    oipb_bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP64\","
+             "\"data\":[1,2,3]}]}", &b, &reg, "8 bytes follow the JSON header");
+    b.n = 24;
+    /* size vs shape x element size */
+    oipb_bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\","
+             "\"parameters\":{\"binary_data_size\":24}}]}", &b, &reg,
+             "binary_data_size is 24 but shape [1, 3] of FP32 needs 12 bytes (4 per element)");
+    oipb_bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP64\","
+             "\"parameters\":{\"binary_data_size\":-24}}]}", &b, &reg, "byte count >= 0");
+    oipb_bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP64\","
+             "\"parameters\":{\"binary_data_size\":\"24\"}}]}", &b, &reg, "byte count >= 0");
+    oipb_bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP64\",\"data\":[1,2,3],"
+             "\"parameters\":{\"binary_data_size\":24}}]}", &b, &reg, "both \"data\" and");
+    oipb_bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP16\","
+             "\"parameters\":{\"binary_data_size\":6}}]}", &b, &reg, "FP16 is not supported");
+    oipb_bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"BYTES\","
+             "\"parameters\":{\"binary_data_size\":24}}]}", &b, &reg, "BYTES is not supported");
+    /* huge shapes: refused or sized without wrapping, before anything is allocated */
+    oipb_bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1099511627776,1099511627776],"
+             "\"datatype\":\"FP64\",\"parameters\":{\"binary_data_size\":0}}]}", &b, &reg,
+             "shape is too large");
+    oipb_bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1099511627776,3],\"datatype\":\"FP64\","
+             "\"parameters\":{\"binary_data_size\":26388279066624}}]}", &b, &reg,
+             "needs 26388279066624 bytes of binary data but only 24 are left");
+    oipb_bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP64\","
+             "\"parameters\":{\"binary_data_size\":9223372036854775807}}]}", &b, &reg,
+             "needs 24 bytes");
+    /* values: NaN, infinity, BOOL bytes other than 0/1 */
+    b.n = 0;
+    put_f64(&b, 1.0);
+    put_f64(&b, NAN);
+    put_f64(&b, 1.0);
+    oipb_bad(x24, &b, &reg, "element 1 is not a finite number");
+    b.n = 0;
+    put_f32(&b, 1.0f);
+    put_f32(&b, 2.0f);
+    put_f32(&b, INFINITY);
+    oipb_bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\","
+             "\"parameters\":{\"binary_data_size\":12}}]}", &b, &reg, "element 2 is not a finite");
+    b.n = 0;
+    put(&b, 0x000201, 3);
+    oipb_bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"BOOL\","
+             "\"parameters\":{\"binary_data_size\":3}}]}", &b, &reg, "byte 1 is 2; expected 0");
+    /* the second of two binary inputs runs short: its name is in the message */
+    b.n = 0;
+    put(&b, 1, 1);
+    put_f64(&b, 2.0);
+    oipb_bad("{\"inputs\":["
+             "{\"name\":\"sugar\",\"shape\":[1],\"datatype\":\"BOOL\","
+             "\"parameters\":{\"binary_data_size\":1}},"
+             "{\"name\":\"ph\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[3]},"
+             "{\"name\":\"alcohol\",\"shape\":[2],\"datatype\":\"FP64\","
+             "\"parameters\":{\"binary_data_size\":16}}]}", &b, &reg,
+             "input 'alcohol' needs 16 bytes of binary data but only 8 are left");
+}
+
+static double get_f64(const unsigned char *p)
+{
+    uint64_t u = 0;
+    for (size_t i = 8; i-- > 0;) u = u << 8 | p[i];
+    double x;
+    memcpy(&x, &u, 8);
+    return x;
+}
+
+static void test_binary_reply(void **state)
+{
+    (void)state;
+    char *body, *s;
+    size_t len, jl;
+    /* regressor: predict as FP64 blob, no "data" in the JSON */
+    ef_model *m = tiny_model("ridge", 0, 0);
+    serve__oip_req rq = {.outputs = {SERVE__OUT_PREDICT}, .binary = {1}, .n_outputs = 1};
+    assert_int_equal(ef_mat_init(&rq.X, 2, 3), 0);
+    double pred[] = {5.25, -1.5};
+    json_t *doc = serve__oip_reply(m, "wine", "", &rq, pred, NULL);
+    assert_int_equal(serve__oip_reply_body(doc, m, &rq, pred, NULL, &body, &len, &jl), 0);
+    s = dump(doc);
+    assert_string_equal(s, "{\"model_name\":\"wine\",\"outputs\":[{\"datatype\":\"FP64\",\"name\":"
+                           "\"predict\",\"parameters\":{\"binary_data_size\":16},\"shape\":[2]}]}");
+    free(s);
+    assert_int_equal(len, jl + 16);
+    json_t *head = json_loadb(body, jl, 0, NULL);
+    assert_non_null(head);
+    json_decref(head);
+    assert_true(get_f64((unsigned char *)body + jl) == 5.25);
+    assert_true(get_f64((unsigned char *)body + jl + 8) == -1.5);
+    free(body);
+    /* a non-finite prediction cannot be written, as in the JSON path */
+    double bad[] = {NAN, 1};
+    doc = serve__oip_reply(m, "wine", "", &rq, bad, NULL);
+    assert_int_equal(serve__oip_reply_body(doc, m, &rq, bad, NULL, &body, &len, &jl), EF_EINVAL);
+    assert_null(body);
+    json_decref(doc);
+    ef_model_free(m);
+
+    /* classifier: JSON predict_proba, binary INT64 predict */
+    m = tiny_model("lda", 1, 0);
+    serve__oip_req rc = {.outputs = {SERVE__OUT_PROBA, SERVE__OUT_PREDICT}, .binary = {0, 1},
+                         .n_outputs = 2, .want_proba = 1, .X = rq.X};
+    ef_mat proba;
+    assert_int_equal(ef_mat_init(&proba, 2, 3), 0);
+    double pv[] = {0.5, 0.25, 0.25, 0, 0, 1}, labels[] = {3, 5};
+    memcpy(proba.v, pv, sizeof pv);
+    doc = serve__oip_reply(m, "eeg", "", &rc, labels, &proba);
+    assert_int_equal(serve__oip_reply_body(doc, m, &rc, labels, &proba, &body, &len, &jl), 0);
+    s = dump(doc);
+    assert_non_null(strstr(s, "{\"datatype\":\"INT64\",\"name\":\"predict\",\"parameters\":"
+                              "{\"binary_data_size\":16},\"shape\":[2]}"));
+    assert_non_null(strstr(s, "\"data\":[0.5,0.25"));
+    free(s);
+    assert_int_equal(len, jl + 16);
+    assert_int_equal(body[jl], 3);
+    assert_int_equal(body[jl + 8], 5);
+    free(body);
+    /* both binary: blobs in output order (proba first) */
+    rc.binary[0] = 1;
+    doc = serve__oip_reply(m, "eeg", "", &rc, labels, &proba);
+    assert_int_equal(serve__oip_reply_body(doc, m, &rc, labels, &proba, &body, &len, &jl), 0);
+    json_decref(doc);
+    assert_int_equal(len, jl + 48 + 16);
+    for (size_t i = 0; i < 6; i++) assert_true(get_f64((unsigned char *)body + jl + 8 * i) == pv[i]);
+    assert_int_equal(body[jl + 48 + 8], 5);
+    free(body);
+    ef_model_free(m);
+
+    /* text labels: BYTES, a 4-byte length then the bytes */
+    m = tiny_model("lda", 1, 1);
+    rc.outputs[0] = SERVE__OUT_PREDICT;
+    rc.n_outputs = 1;
+    doc = serve__oip_reply(m, "eeg", "", &rc, labels, NULL);
+    assert_int_equal(serve__oip_reply_body(doc, m, &rc, labels, NULL, &body, &len, &jl), 0);
+    s = dump(doc);
+    assert_non_null(strstr(s, "\"datatype\":\"BYTES\""));
+    assert_non_null(strstr(s, "\"binary_data_size\":15"));
+    free(s);
+    assert_int_equal(len, jl + 15);
+    assert_memory_equal(body + jl, "\3\0\0\0low\4\0\0\0high", 15);
+    free(body);
+    ef_model_free(m);
+    ef_mat_release(&proba);
+    ef_mat_release(&rq.X);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matrix_forms),     cmocka_unit_test(test_column_form),
         cmocka_unit_test(test_outputs),          cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_reply_regressor),  cmocka_unit_test(test_reply_classifier),
-        cmocka_unit_test(test_kserve),
+        cmocka_unit_test(test_kserve),           cmocka_unit_test(test_split),
+        cmocka_unit_test(test_binary_inputs),    cmocka_unit_test(test_binary_size_checks),
+        cmocka_unit_test(test_binary_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
