@@ -25,7 +25,8 @@
 int ef_proc_spawn(char *const argv[], const char *log_path, pid_t *pid);
 
 /* The same with the child's stdout on out_fd (-1: the log too), e.g. a pipe whose read end the
- * caller collects; stderr still goes to log_path. out_fd is only duplicated, the caller keeps it. */
+ * caller collects; stderr still goes to log_path. out_fd is only duplicated: the caller keeps
+ * it. */
 int ef_proc_spawn_out(char *const argv[], const char *log_path, int out_fd, pid_t *pid);
 
 /* Sends sig to the child pid. Returns 0, EF_ENOTFOUND (no such process) or EF_EIO. */

@@ -100,8 +100,10 @@ int ef_cmd_demo(int argc, char **argv)
     if (rc != EF_CONFIG_RUN)
         return rc == EF_CONFIG_EXIT_OK ? 0 : 2;
     ef_log_set_tag("demo");
-    if (o_port < 0 || o_port > 65535 || o_mqtt_port < 0 || o_mqtt_port > 65535 || o_publish_ms < 0 || o_interval_ms < 100) {
-        fprintf(stderr, "edgeflow demo: --port/--mqtt-port 0..65535, --publish-for >= 0, --interval >= 100ms\n");
+    if (o_port < 0 || o_port > 65535 || o_mqtt_port < 0 || o_mqtt_port > 65535 ||
+        o_publish_ms < 0 || o_interval_ms < 100) {
+        fprintf(stderr, "edgeflow demo: --port/--mqtt-port 0..65535, --publish-for >= 0, "
+                        "--interval >= 100ms\n");
         return 2;
     }
     char data[PATH_MAX], home[PATH_MAX], bin[PATH_MAX];

@@ -120,7 +120,7 @@ static void print_summary(demo *d)
     demo__say(d, "files exported:   %s (%lld rows)",
               json_string_value(json_object_get(exp, "location")),
               (long long)json_integer_value(json_object_get(exp, "rows")));
-    demo__say(d, "runs tracked:     %lld   (MLflow UI/clients: MLFLOW_TRACKING_URI=%s)",
+    demo__say(d, "runs tracked:     %lld   (MLflow clients: MLFLOW_TRACKING_URI=%s)",
               (long long)json_integer_value(json_object_get(s, "runs")), d->http);
     size_t i;
     json_t *m;

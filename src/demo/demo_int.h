@@ -57,8 +57,8 @@ int demo__run_shown(demo *d, const char *log, char *const argv[], char **out);
  * (ef_proc_spawn: its own process group, a parent-death signal). Its pid, or -1 with errno. */
 pid_t demo__spawn(demo *d, const char *log, char *const argv[]);
 /* Runs a child to its end: stdout captured into *out (malloc'd, may be NULL: discarded), stderr
- * appended to <logs>/demo-<log>.log. Returns its exit status (0..255), 128+signal, or -1 when it could
- * not be started. Interrupted by SIGINT/SIGTERM (base/sig.h): the child is stopped, -1. */
+ * appended to <logs>/demo-<log>.log. Returns its exit status (0..255), 128+signal, or -1 when
+ * it could not be started. Interrupted by SIGINT/SIGTERM (base/sig.h): the child is stopped, -1. */
 int demo__run(demo *d, const char *log, char *const argv[], char **out);
 /* SIGTERM, then waits up to timeout_ms (then SIGKILL). Returns the exit status as demo__run. */
 int demo__stop(pid_t pid, int64_t timeout_ms);

@@ -186,7 +186,8 @@ int demo__eeg_jobs(demo *d)
     demo__step(d, "training jobs: EEG letters, LDA and MLP with cross-validation, registered");
     static const struct {
         const char *job, *estimator, *model;
-    } jobs[] = {{"eeg-lda", "lda", "EEGLettersLDA"}, {"eeg-mlp", "mlp_classifier", "EEGLettersMLP"}};
+    } jobs[] = {{"eeg-lda", "lda", "EEGLettersLDA"},
+                {"eeg-mlp", "mlp_classifier", "EEGLettersMLP"}};
     char train[4200], test[4200];
     snprintf(train, sizeof train, "%s/eeg-letters-train.csv", d->o->data_dir);
     snprintf(test, sizeof test, "%s/eeg-letters-test.csv", d->o->data_dir);

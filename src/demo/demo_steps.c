@@ -74,7 +74,8 @@ int demo__sensors(demo *d)
             break;
         if (ran > wait_ms + 30000)
             return demo__fail(d, EF_ETIMEDOUT, "only %lld readings were committed in %lld s; "
-                              "see %s/ingest.log and %s/demo-agent-lab-d1.log", (long long)(n - base),
+                              "see %s/ingest.log and %s/demo-agent-lab-d1.log",
+                              (long long)(n - base),
                               (long long)ran / 1000, d->logs, d->logs);
     }
     double secs = (double)(ef_mono_ms() - t0) / 1000.0;

@@ -164,10 +164,38 @@ static void test_parent_death_signal(void **state)
     prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
+/* ef_proc_spawn_out: stdout into the caller's pipe, stderr into the log. */
+static void test_stdout_to_fd(void **state)
+{
+    (void)state;
+    char log[128], out[64] = "";
+    snprintf(log, sizeof log, "%s/out.log", g_dir);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    char *argv[] = {"/bin/sh", "-c", "echo to-pipe; echo to-log >&2", NULL};
+    pid_t pid;
+    int st;
+    assert_int_equal(ef_proc_spawn_out(argv, log, p[1], &pid), EF_OK);
+    close(p[1]);
+    assert_int_equal(ef_proc_wait(pid, 10000, &st), 1);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ssize_t n = read(p[0], out, sizeof out - 1);
+    close(p[0]);
+    assert_true(n > 0);
+    out[n] = '\0';
+    assert_string_equal(out, "to-pipe\n");
+    ef_buf b = {0};
+    read_log(log, &b);
+    assert_int_equal(b.len, 7);
+    assert_memory_equal(b.data, "to-log\n", 7);
+    ef_buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exit_status_and_log),
+        cmocka_unit_test(test_stdout_to_fd),
         cmocka_unit_test(test_signal_group_and_stop),
         cmocka_unit_test(test_missing_program_and_log),
         cmocka_unit_test(test_parent_death_signal),
