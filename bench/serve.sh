@@ -5,19 +5,23 @@
 #   - edgeflow serve --model-dir DIR, an ElasticNet trained by `edgeflow train elasticnet`
 #     (alpha=0.5, l1_ratio=0.5) on examples/data/winequality-red.csv;
 #   - the reference: bench/serve_ref.py, a Flask app of the Seldon Python wrapper's shape with
-#     the same scikit-learn ElasticNet, under gunicorn with one sync worker per core (Seldon's
-#     wrapper itself is a PyPI package, which this machine and CI cannot reach);
+#     the same scikit-learn ElasticNet, under gunicorn as the wrapper runs it by default: one sync
+#     worker (Seldon Core 1 docs, "Seldon Python server configuration": "By default, Seldon will
+#     only use a single worker process"; GUNICORN_WORKERS raises it). Seldon's wrapper itself is a
+#     PyPI package, which this machine and CI cannot reach. The same app with one worker per core
+#     (a tuned deployment) is measured too and printed beside it;
 #   - the ceiling: nginx answering every request with 200 and a fixed JSON body of the same size
 #     as edgeflow's answer (config written to the temp dir at run time).
 # Before any timing, edgeflow's answer must equal the reference's prediction (relative 1e-9) in
 # the same JSON shape, and nginx's body must be edgeflow's; a server answering anything but 2xx
 # during the timing fails the benchmark. Figures: requests/s, p50 and p99 latency, and the
 # ratios against the issue's targets (>= 30x the reference's throughput, >= 0.7x the ceiling's,
-# p99 within 2x the ceiling's). They only report: no figure fails the run.
+# p99 within 2x the ceiling's), plus the ratio against the tuned reference. They only report: no figure fails the run.
 #
 # Environment: EDGEFLOW_BIN (default build/edgeflow), EF_BENCH_SERVE_SECONDS (timed seconds per
 # server and connection count, 5), EF_BENCH_SERVE_WARMUP (seconds of untimed load first, 1),
-# EF_BENCH_SERVE_CONNS ("1 16"), EF_BENCH_SERVE_WORKERS (gunicorn workers, default nproc),
+# EF_BENCH_SERVE_CONNS ("1 16"), EF_BENCH_SERVE_WORKERS (the tuned reference's gunicorn workers,
+# default nproc),
 # EF_BENCH_SUMMARY (run.sh's summary file), EF_BENCH_KEEP=1 keeps the temp dir.
 # Needs wrk, nginx, gunicorn and python3-flask (scripts/install-deps.sh), /usr/bin/python3 with
 # python3-sklearn and python3-pandas. Takes about 45 s.
@@ -81,14 +85,23 @@ EF_PORT=$(free_port)
 EF_PID=$!
 PIDS+=("$EF_PID")
 
-PY_PORT=$(free_port)
-EF_BENCH_WINE=$WINE /usr/bin/python3 -m gunicorn --preload -w "$WORKERS" -b "127.0.0.1:$PY_PORT" \
-    --chdir "$HERE" --log-level warning serve_ref:app >"$TMP/gunicorn.log" 2>&1 &
-PY_PID=$!
-PIDS+=("$PY_PID")
+# start_reference NAME WORKERS: starts the reference app; sets PORT_<NAME> and PID_<NAME>
+start_reference() {
+    local port
+    port=$(free_port)
+    EF_BENCH_WINE=$WINE /usr/bin/python3 -m gunicorn --preload -w "$2" -b "127.0.0.1:$port" \
+        --chdir "$HERE" --log-level warning serve_ref:app >"$TMP/$1.log" 2>&1 &
+    PIDS+=("$!")
+    printf -v "PORT_$1" '%s' "$port"
+    printf -v "PID_$1" '%s' "$!"
+}
+start_reference seldon 1
+start_reference tuned "$WORKERS"
+PY_PORT=$PORT_seldon
 
 wait_http edgeflow "$EF_PID" "http://127.0.0.1:$EF_PORT/health/ping"
-wait_http gunicorn "$PY_PID" "http://127.0.0.1:$PY_PORT/health/ping"
+wait_http seldon "$PID_seldon" "http://127.0.0.1:$PORT_seldon/health/ping"
+wait_http tuned "$PID_tuned" "http://127.0.0.1:$PORT_tuned/health/ping"
 EF_BODY=$(predict "http://127.0.0.1:$EF_PORT")
 PY_BODY=$(predict "http://127.0.0.1:$PY_PORT")
 /usr/bin/python3 - "$EF_BODY" "$PY_BODY" <<'PY' || die "edgeflow's answer differs from the reference's"
@@ -151,13 +164,15 @@ run() {
 
 echo "payload: $PAYLOAD ($(printf '%s' "$PAYLOAD" | wc -c) bytes); answer: $EF_BODY ($(printf '%s' "$EF_BODY" | wc -c) bytes)"
 echo "wrk on 127.0.0.1, ${SECS} s per run after ${WARM} s of warm-up, threads = min(connections, $CORES);" \
-    "edgeflow --threads default ($CORES), gunicorn $WORKERS sync workers, nginx $CORES workers;" \
+    "edgeflow --threads default ($CORES), gunicorn 1 sync worker (Seldon's default) and $WORKERS" \
+    "(tuned), nginx $CORES workers;" \
     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A R
 for c in "${CONNS[@]}"; do
-    for s in edgeflow gunicorn nginx; do
+    for s in edgeflow seldon tuned nginx; do
         case $s in
-        edgeflow) port=$EF_PORT ;; gunicorn) port=$PY_PORT ;; nginx) port=$NG_PORT ;;
+        edgeflow) port=$EF_PORT ;; seldon) port=$PORT_seldon ;; tuned) port=$PORT_tuned ;;
+        nginx) port=$NG_PORT ;;
         esac
         R[$s,$c]=$(run "$s" "http://127.0.0.1:$port" "$c")
     done
@@ -167,11 +182,12 @@ EF_CPU=$(awk '{printf "%.2f", ($14 + $15) / '"$(getconf CLK_TCK)"'}' "/proc/$EF_
 fmt_ms() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'; }
 printf '\n| server | connections | requests/s | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|\n'
 for c in "${CONNS[@]}"; do
-    for s in edgeflow gunicorn nginx; do
+    for s in edgeflow seldon tuned nginx; do
         read -r rps p50 p99 rest <<<"${R[$s,$c]}"
         case $s in
         edgeflow) name="edgeflow serve --model-dir" ;;
-        gunicorn) name="gunicorn + Flask + scikit-learn (reference)" ;;
+        seldon) name="gunicorn + Flask + scikit-learn, 1 worker like Seldon's wrapper (reference)" ;;
+        tuned) name="the same with $WORKERS workers (tuned reference)" ;;
         nginx) name="nginx, fixed body (ceiling)" ;;
         esac
         printf '| %s | %s | %.0f | %s | %s |%s\n' "$name" "$c" "$rps" "$(fmt_ms "$p50")" \
@@ -184,15 +200,18 @@ printf '\n| ratio | connections | value | target | met? |\n|---|---:|---:|---:|-
 summary() { [ -n "${EF_BENCH_SUMMARY:-}" ] && echo "$*" >>"$EF_BENCH_SUMMARY" || true; }
 for c in "${CONNS[@]}"; do
     read -r e_rps e_p50 e_p99 _ <<<"${R[edgeflow,$c]}"
-    read -r p_rps p_p50 p_p99 _ <<<"${R[gunicorn,$c]}"
+    read -r p_rps p_p50 p_p99 _ <<<"${R[seldon,$c]}"
+    read -r t_rps _ <<<"${R[tuned,$c]}"
     read -r n_rps n_p50 n_p99 _ <<<"${R[nginx,$c]}"
-    awk -v c="$c" -v e="$e_rps" -v p="$p_rps" -v n="$n_rps" -v ep="$e_p99" -v np="$n_p99" 'BEGIN {
+    awk -v c="$c" -v e="$e_rps" -v p="$p_rps" -v t="$t_rps" -v n="$n_rps" -v ep="$e_p99" -v np="$n_p99" 'BEGIN {
         r1 = e / p; r2 = e / n; r3 = ep / np
-        printf "| edgeflow / reference, requests/s | %s | %.1fx | >= 30x | %s |\n", c, r1, (r1 >= 30 ? "**yes**" : "**no**")
+        printf "| edgeflow / reference (1 worker), requests/s | %s | %.1fx | >= 30x | %s |\n", c, r1, (r1 >= 30 ? "**yes**" : "**no**")
+        printf "| edgeflow / tuned reference, requests/s | %s | %.1fx | | |\n", c, e / t
         printf "| edgeflow / nginx, requests/s | %s | %.3fx | >= 0.7x | %s |\n", c, r2, (r2 >= 0.7 ? "**yes**" : "**no**")
         printf "| edgeflow p99 / nginx p99 | %s | %.3fx | <= 2x | %s |\n", c, r3, (r3 <= 2 ? "**yes**" : "**no**")
     }'
-    summary "serve: requests/s, $c conn (ref: gunicorn+Flask)|$(printf '%.0f' "$e_rps")|$(printf '%.0f' "$p_rps")|$(awk -v a="$e_rps" -v b="$p_rps" 'BEGIN{printf "%.1f", a/b}')|target >= 30x"
+    summary "serve: requests/s, $c conn (ref: gunicorn+Flask, 1 worker like Seldon)|$(printf '%.0f' "$e_rps")|$(printf '%.0f' "$p_rps")|$(awk -v a="$e_rps" -v b="$p_rps" 'BEGIN{printf "%.1f", a/b}')|target >= 30x"
+    summary "serve: requests/s, $c conn (ref: gunicorn+Flask, $WORKERS workers)|$(printf '%.0f' "$e_rps")|$(printf '%.0f' "$t_rps")|$(awk -v a="$e_rps" -v b="$t_rps" 'BEGIN{printf "%.1f", a/b}')|"
     summary "serve: requests/s, $c conn (ref: nginx fixed body)|$(printf '%.0f' "$e_rps")|$(printf '%.0f' "$n_rps")|$(awk -v a="$e_rps" -v b="$n_rps" 'BEGIN{printf "%.2f", a/b}')|target >= 0.7x"
     summary "serve: p99 ms, $c conn (ref: nginx fixed body)|$(fmt_ms "$e_p99")|$(fmt_ms "$n_p99")|$(awk -v a="$n_p99" -v b="$e_p99" 'BEGIN{printf "%.2f", a/b}')|target >= 0.5x (p99 within 2x)"
 done

@@ -24,7 +24,8 @@ static const ef_opt opts[] = {
      "data dir: stores, tracking DB, artifacts, exports, logs (default $EDGEFLOW_HOME, else "
      "./edgeflow-data)"},
     {"port", EF_OPT_INT, &o_port, "PORT",
-     "HTTP port of the server: MLflow tracking + registry, store API, /health (default 8080)"},
+     "HTTP port of the server: MLflow tracking + registry, store API, model server, /health "
+     "(default 8080)"},
     {"listen", EF_OPT_STR, &o_listen, "ADDR", "HTTP address to listen on (default 127.0.0.1)"},
     {"mqtt", EF_OPT_STR, &o_mqtt, "URL",
      "use this broker (mqtt://host:port) instead of starting Mosquitto"},
@@ -53,8 +54,11 @@ const ef_command ef_cmd_up_spec = {
     "edgeflow up [--home DIR] [--port 8080] [--mqtt URL | --mqtt-port PORT] [options]",
     "Starts, in order and each once the previous one is ready: Mosquitto (unless --mqtt names a\n"
     "broker; config generated in $EDGEFLOW_HOME/mosquitto/ with persistence on and a raised\n"
-    "queue limit), `edgeflow server` (tracking + registry + store API), `edgeflow ingest` and\n"
-    "`edgeflow export --every`. Prints what runs where, then the line \"edgeflow up: ready\".\n"
+    "queue limit), `edgeflow server --serve` (tracking + registry + store API + the model server\n"
+    "for every model in stage Production or with the alias champion, under\n"
+    "/seldon/<namespace>/<model>/api/v1.0/predictions and /v2/models/<model>/infer, all on\n"
+    "--port), `edgeflow ingest` and `edgeflow export --every`. Prints what runs where, then the\n"
+    "line \"edgeflow up: ready\".\n"
     "Each child logs to $EDGEFLOW_HOME/logs/<name>.log, the supervisor to stderr and\n"
     "logs/up.log. Logs over --log-max-size move to <name>.log.1 when a child (re)starts; running\n"
     "children's logs are checked every 10s and copied to .log.1, then truncated.\n"

@@ -3,7 +3,8 @@
  * Children, started in this order, each waited for before the next:
  *   mosquitto  (unless an external broker is given) generated config under HOME/mosquitto/,
  *              up when its port accepts connections;
- *   server     `edgeflow server` (tracking + registry + store API), up when /health answers 200;
+ *   server     `edgeflow server --serve` (tracking + registry + store API + model server), up
+ *              when /health answers 200;
  *   ingest     `edgeflow ingest --mqtt <broker>`, up when its log says it subscribed;
  *   export     `edgeflow export --every ...` (unless the interval is 0).
  * Each child's stdout/stderr is appended to HOME/logs/<name>.log; the supervisor logs to stderr
