@@ -39,6 +39,13 @@ typedef struct ef_serve_opts {
     const char *const *canaries;
     size_t n_canaries;
     double traffic;
+    /* Micro-batching (added by H-batch): concurrent requests of at most batch_max/2 rows for one
+     * model version are scored together, up to batch_max rows per predict call, the first one
+     * waiting at most batch_delay_us microseconds for others, and while every CPU is scoring (0:
+     * only requests that queued while every CPU was scoring go together). batch_max 0 or 1 =
+     * off. */
+    size_t batch_max;
+    int64_t batch_delay_us;
 } ef_serve_opts;
 
 /* Loads every model, serves until SIGTERM/SIGINT (base/sig.h; the caller installs the handlers),
