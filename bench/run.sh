@@ -13,7 +13,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
-BENCHES=(ingest agent tracking ml serve)
+BENCHES=(ingest agent tracking ml serve serve_batch)
 export EDGEFLOW_BIN=${EDGEFLOW_BIN:-$ROOT/build/edgeflow}
 case $EDGEFLOW_BIN in /*) ;; *) EDGEFLOW_BIN=$ROOT/$EDGEFLOW_BIN ;; esac
 

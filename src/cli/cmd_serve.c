@@ -1,6 +1,7 @@
 /* cmd_serve.c - `edgeflow serve`: options -> ef_serve_run (serving/serving.h). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/log.h"
 #include "base/sig.h"
@@ -14,6 +15,8 @@ static double o_traffic = 10;
 static const char *o_tracking_uri, *o_cache, *o_host = "127.0.0.1";
 static int64_t o_port = 9000, o_threads, o_max_body = 16 << 20;
 static int o_access_log, o_registry;
+static int64_t o_batch_max = 1;
+static const char *o_batch_delay = "0";
 
 static const ef_opt opts[] = {
     {"model", EF_OPT_LIST, &o_models, "URI",
@@ -42,6 +45,12 @@ static const ef_opt opts[] = {
      "a models:/ URI answering --traffic percent of the requests of the model with the same "
      "name (or of the only model; repeatable)"},
     {"traffic", EF_OPT_DOUBLE, &o_traffic, "PCT", "the canary's share of requests (default 10)"},
+    {"batch-max", EF_OPT_INT, &o_batch_max, "N",
+     "micro-batching: concurrent requests of up to N/2 rows are scored together, up to N rows "
+     "per predict call (default 1 = off; e.g. 32)"},
+    {"batch-delay", EF_OPT_STR, &o_batch_delay, "DUR",
+     "with --batch-max: how long the first request of a batch waits for others, e.g. 0, 200us, "
+     "1ms (default 0: only requests that queued while every CPU was scoring are combined)"},
     {0},
 };
 
@@ -70,11 +79,36 @@ const ef_command ef_cmd_serve_spec = {
     "ones appear, moves are hot swaps, a model that leaves Production / loses the alias is\n"
     "removed (unknown model). An unreachable tracking server keeps what is served; at start\n"
     "the last selection (<cache-dir>/following.json) is served from the cache.\n"
+    "Micro-batching (off by default): --batch-max N scores concurrent small requests for one\n"
+    "model version in one predict call once every CPU is busy scoring, or after --batch-delay\n"
+    "(/metrics edgeflow_serve_batch_rows). It pays only when scoring, not HTTP and JSON,\n"
+    "dominates the CPU; raise --threads above the number of CPUs so requests can queue.\n"
     "SIGTERM/SIGINT: finish in-flight requests, exit 0.\n"
     "\n"
     "Exit status: 0 stopped by a signal; 1 failed (one line on stderr says why); 2 bad usage.",
     opts,
 };
+
+/* --batch-delay: a duration with us, ms or s (bare = seconds, like other durations) -> us. */
+static int parse_delay_us(const char *v, int64_t *us)
+{
+    size_t n = strlen(v);
+    if (n > 2 && !strcmp(v + n - 2, "us")) {
+        char *end;
+        double d = strtod(v, &end);
+        if (end != v + n - 2 || !(d >= 0) || d > 1e9)
+            return -1;
+        *us = (int64_t)(d + 0.5);
+        return 0;
+    }
+    char *end;
+    double d = strtod(v, &end);
+    double mult = !strcmp(end, "ms") ? 1e3 : !strcmp(end, "s") || !*end ? 1e6 : -1;
+    if (end == v || mult < 0 || !(d >= 0) || d * mult > 1e9)
+        return -1;
+    *us = (int64_t)(d * mult + 0.5);
+    return 0;
+}
 
 int ef_cmd_serve(int argc, char **argv)
 {
@@ -88,6 +122,12 @@ int ef_cmd_serve(int argc, char **argv)
     }
     if (o_poll_ms < 0 || o_traffic < 0 || o_traffic > 100) {
         fprintf(stderr, "edgeflow serve: --poll-interval must be >= 0 and --traffic 0..100\n");
+        return 2;
+    }
+    int64_t delay_us = 0;
+    if (o_batch_max < 1 || o_batch_max > 4096 || parse_delay_us(o_batch_delay, &delay_us)) {
+        fprintf(stderr, "edgeflow serve: --batch-max must be 1..4096 and --batch-delay a "
+                "duration such as 0, 500us or 2ms (at most 1000s)\n");
         return 2;
     }
     if (o_names.n > o_model_dirs.n) {
@@ -129,6 +169,8 @@ int ef_cmd_serve(int argc, char **argv)
         .n_canaries = o_canaries.n,
         .traffic = o_traffic,
         .follow_registry = o_registry,
+        .batch_max = (size_t)o_batch_max,
+        .batch_delay_us = delay_us,
     };
     ef_sig_install();
     ef_ml_err err = {{0}};

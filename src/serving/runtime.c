@@ -136,8 +136,12 @@ size_t serve__max_body(serve__ctx *s)
 
 /* ---- loading ------------------------------------------------------------------------------- */
 
-static int load_version(const char *dir, const char *name, const char *ver, const char *source,
-                        serve__version **out, ef_ml_err *err)
+static int predict_direct(void *arg, ef_mat *X, int want_proba, serve__result *out,
+                          ef_ml_err *err);
+static ef_histogram *batch_rows_histogram(serve__ctx *s, const char *name, const char *ver);
+
+static int load_version(serve__ctx *s, const char *dir, const char *name, const char *ver,
+                        const char *source, serve__version **out, ef_ml_err *err)
 {
     serve__version *v = calloc(1, sizeof *v);
     if (!v)
@@ -152,6 +156,14 @@ static int load_version(const char *dir, const char *name, const char *ver, cons
     snprintf(v->version, sizeof v->version, "%s", ver);
     snprintf(v->source, sizeof v->source, "%s", source);
     v->refs = 1;
+    v->batch = serve__batcher_new(s->o->batch_max, s->o->batch_delay_us,
+                                  v->model->est->n_features, predict_direct, v,
+                                  batch_rows_histogram(s, name, ver));
+    if (!v->batch) {
+        ef_model_free(v->model);
+        free(v);
+        return ef_ml_errf(err, EF_ENOMEM, "out of memory");
+    }
     *out = v;
     return EF_OK;
 }
@@ -280,7 +292,7 @@ static int slot_move(serve__ctx *s, serve_slot *sl, const char *uri, const char 
     if (nv)
         __atomic_add_fetch(&nv->refs, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&s->mu);
-    if (!nv && (rc = load_version(dir, name, ver, uri, &nv, err)))
+    if (!nv && (rc = load_version(s, dir, name, ver, uri, &nv, err)))
         return rc;
     pthread_mutex_lock(&s->mu);
     serve__version *old = *at;
@@ -409,7 +421,7 @@ static int load_canary(serve__ctx *s, const char *uri, ef_ml_err *err)
     int rc = serve__fetch(s, uri, 1, name, sizeof name, ver, sizeof ver, dir, sizeof dir,
                               NULL, 0, err);
     if (!rc)
-        rc = load_version(dir, name, ver, uri, &v, err);
+        rc = load_version(s, dir, name, ver, uri, &v, err);
     if (rc)
         return rc;
     serve_slot *sl = slot_find(s, name);
@@ -529,7 +541,7 @@ int serve__load_all(serve__ctx *s, ef_ml_err *err)
         rc = serve__fetch(s, o->models[i], 1, name, sizeof name, ver, sizeof ver, dir,
                               sizeof dir, NULL, 0, err);
         if (!rc)
-            rc = load_version(dir, name, ver, o->models[i], &v, err);
+            rc = load_version(s, dir, name, ver, o->models[i], &v, err);
         if (!rc)
             rc = add_slot(s, name, o->models[i], v, err);
     }
@@ -548,7 +560,7 @@ int serve__load_all(serve__ctx *s, ef_ml_err *err)
                 b--;
             snprintf(name, sizeof name, "%.*s", (int)(n - b), d + b);
         }
-        rc = load_version(d, name, "", d, &v, err);
+        rc = load_version(s, d, name, "", d, &v, err);
         if (!rc)
             rc = add_slot(s, name, d, v, err);
     }
@@ -594,6 +606,7 @@ void serve__tag_reply(ef_http_req *r, const serve__version *v)
 void serve__release(serve__version *v)
 {
     if (v && __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        serve__batcher_free(v->batch);
         ef_model_free(v->model);
         free(v);
     }
@@ -627,6 +640,14 @@ int serve__ready(serve__ctx *s)
 int serve__predict(serve__version *v, ef_mat *X, int want_proba, serve__result *out,
                    ef_ml_err *err)
 {
+    return serve__batcher_predict(v->batch, X, want_proba, out, err);
+}
+
+/* One predict call of v (arg) on X: what the batcher runs, with one request or a batch. */
+static int predict_direct(void *arg, ef_mat *X, int want_proba, serve__result *out,
+                          ef_ml_err *err)
+{
+    serve__version *v = arg;
     memset(out, 0, sizeof *out);
     const ef_estimator *e = v->model->est;
     out->pred = malloc((X->rows ? X->rows : 1) * sizeof *out->pred);
@@ -645,6 +666,28 @@ void serve__result_release(serve__result *r)
     free(r->pred);
     r->pred = NULL;
     ef_mat_release(&r->proba);
+}
+
+/* The histogram of rows per predict call of a version (NULL without metrics or on ENOMEM). */
+static ef_histogram *batch_rows_histogram(serve__ctx *s, const char *name, const char *ver)
+{
+    static const double bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+    ef_histogram *h = NULL;
+    ef_buf l = {0};
+    if (!s->metrics)
+        return NULL;
+    int rc = ef_buf_appends(&l, "model=\"");
+    rc = rc ? rc : ef_metrics_escape_label(&l, name);
+    rc = rc ? rc : ef_buf_appends(&l, "\",version=\"");
+    rc = rc ? rc : ef_metrics_escape_label(&l, ver);
+    rc = rc ? rc : ef_buf_appends(&l, "\"");
+    if (!rc)
+        h = ef_metrics_histogram(s->metrics, "edgeflow_serve_batch_rows",
+                                 "rows per predict call (micro-batching: > 1 when requests were "
+                                 "scored together)", l.data, bounds,
+                                 (int)(sizeof bounds / sizeof *bounds));
+    ef_buf_release(&l);
+    return h;
 }
 
 void serve__observe(serve__ctx *s, const serve__version *v, const char *protocol, int status,

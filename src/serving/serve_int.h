@@ -9,6 +9,7 @@
  *   seldon.c         Seldon Core v1 protocol (parse request -> matrix, reply, error shape)
  *   oip.c            Open Inference Protocol v2 (/v2/...)
  *   kserve.c         KServe v1 (/v1/models/<m>:predict)
+ *   batch.c          micro-batching: concurrent small requests of a version, one predict call
  *
  * A protocol file owns its request parser and reply writer (pure functions, fuzzed) and its
  * routes; everything model-related goes through this header.
@@ -31,6 +32,7 @@ typedef struct serve__version {
     char source[1024]; /* models:/... URI or directory path, for metadata and logs */
     ef_model *model;   /* owned */
     int refs;          /* atomic; the slot holds one reference */
+    struct serve__batcher *batch; /* owned; scores the requests (batch.c) */
 } serve__version;
 
 typedef struct serve__ctx serve__ctx;
@@ -160,5 +162,31 @@ void serve__poller_stop(serve__ctx *s);
 serve__follow *serve__follow_new(void);
 void serve__follow_free(serve__follow *f);
 void serve__follow_poll(serve__ctx *s, serve__follow *f);
+
+/* ---- added by H-batch: micro-batching (batch.c) --------------------------------------------- */
+struct ef_histogram;
+typedef struct serve__batcher serve__batcher;
+
+/* How a batcher scores a matrix: serve__predict's contract (X preprocessed in place, out
+ * released on failure). */
+typedef int (*serve__predict_fn)(void *arg, ef_mat *X, int want_proba, serve__result *out,
+                                 ef_ml_err *err);
+
+/* A batcher for one model version: requests of at most max_rows/2 rows with n_features columns
+ * are stacked, up to max_rows rows per call of run(arg, ...), waiting at most delay_us for more,
+ * and meanwhile while as many calls are running as there are CPUs (delay 0: only requests that
+ * queued while every CPU was scoring go together); max_rows <= 1 = off (every request calls run
+ * directly). rows (may be NULL, borrowed) observes the rows of every call of run.
+ * NULL on ENOMEM. */
+serve__batcher *serve__batcher_new(size_t max_rows, int64_t delay_us, size_t n_features,
+                                   serve__predict_fn run, void *arg, struct ef_histogram *rows);
+/* No request may be in flight. NULL is fine. */
+void serve__batcher_free(serve__batcher *b);
+/* Scores X like run(arg, X, ...) would, possibly within a batch of other threads' requests (X is
+ * then left as it was). out: the caller releases it with serve__result_release (empty on
+ * failure). Returns 0 or the EF_E* code of this request's own failure, message in err.
+ * Thread-safe; blocks the caller until its rows are scored. */
+int serve__batcher_predict(serve__batcher *b, ef_mat *X, int want_proba, serve__result *out,
+                           ef_ml_err *err);
 
 #endif

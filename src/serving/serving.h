@@ -56,6 +56,13 @@ typedef struct ef_serve_opts {
     int follow_registry;
     const char *tracking_token; /* bearer token for the tracking server (NULL: from env) */
     int tracking_insecure_tls;  /* skip certificate checks (a loopback https URI) */
+    /* Micro-batching (added by H-batch): concurrent requests of at most batch_max/2 rows for one
+     * model version are scored together, up to batch_max rows per predict call, the first one
+     * waiting at most batch_delay_us microseconds for others, and while every CPU is scoring (0:
+     * only requests that queued while every CPU was scoring go together). batch_max 0 or 1 =
+     * off. */
+    size_t batch_max;
+    int64_t batch_delay_us;
 } ef_serve_opts;
 
 struct ef_metrics;
