@@ -80,10 +80,7 @@ static http__stats *stats_new(ef_http_server *s, const char *pattern)
     ef_buf b;
     ef_buf_init(&b);
     if (!st) goto fail;
-    if (ef_buf_appends(&b, "server=\"") || ef_metrics_escape_label(&b, s->name) ||
-        ef_buf_appends(&b, "\",route=\"") || ef_metrics_escape_label(&b, pattern) ||
-        ef_buf_appendc(&b, '"'))
-        goto fail;
+    if (ef_metrics_labels(&b, "server", s->name, "route", pattern, NULL)) goto fail;
     st->latency = ef_metrics_histogram(s->metrics, "edgeflow_http_request_duration_seconds",
                                        "HTTP request latency by route", b.data, NULL, 0);
     if (!st->latency) goto fail;

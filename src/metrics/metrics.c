@@ -18,6 +18,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,6 +356,24 @@ int ef_metrics_escape_label(ef_buf *out, const char *value)
         if (rc != EF_OK) return rc;
     }
     return EF_OK;
+}
+
+int ef_metrics_labels(ef_buf *out, ...)
+{
+    va_list ap;
+    va_start(ap, out);
+    int rc = EF_OK;
+    const char *name;
+    while (rc == EF_OK && (name = va_arg(ap, const char *))) {
+        const char *value = va_arg(ap, const char *);
+        if (out->len)
+            rc = ef_buf_appendc(out, ',');
+        rc = rc ? rc : ef_buf_appendf(out, "%s=\"", name);
+        rc = rc ? rc : ef_metrics_escape_label(out, value ? value : "");
+        rc = rc ? rc : ef_buf_appendc(out, '"');
+    }
+    va_end(ap);
+    return rc;
 }
 
 static int append_help(ef_buf *out, const char *help)

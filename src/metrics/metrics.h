@@ -42,5 +42,9 @@ int ef_metrics_render(ef_metrics *m, ef_buf *out);
 /* Appends value escaped for use inside a label's double quotes (\\ \" \n), e.g. to build
  * labels from request data. Returns 0 or EF_ENOMEM. */
 int ef_metrics_escape_label(ef_buf *out, const char *value);
+/* Appends a label set from NULL-terminated name, value pairs, values escaped:
+ * ef_metrics_labels(&b, "model", m, "version", v, NULL) -> model="m",version="v" (after a ','
+ * when out is not empty). Returns 0 or EF_ENOMEM. */
+int ef_metrics_labels(ef_buf *out, ...) __attribute__((sentinel));
 
 #endif

@@ -177,13 +177,7 @@ static void info_set(serve__ctx *s, const char *name, const char *ver, const cha
     if (!s->metrics)
         return;
     ef_buf l = {0};
-    int rc = ef_buf_appends(&l, "model=\"");
-    rc = rc ? rc : ef_metrics_escape_label(&l, name);
-    rc = rc ? rc : ef_buf_appends(&l, "\",version=\"");
-    rc = rc ? rc : ef_metrics_escape_label(&l, ver);
-    rc = rc ? rc : ef_buf_appends(&l, "\",stage=\"");
-    rc = rc ? rc : ef_metrics_escape_label(&l, stage);
-    rc = rc ? rc : ef_buf_appendc(&l, '"');
+    int rc = ef_metrics_labels(&l, "model", name, "version", ver, "stage", stage, NULL);
     ef_gauge *g = rc ? NULL : ef_metrics_gauge(s->metrics, "edgeflow_serve_model_info",
                                                "1 for each model version being served (0 once "
                                                "it no longer is); stage as fetched", l.data);
@@ -198,9 +192,7 @@ static void count_swap(serve__ctx *s, const char *name)
     if (!s->metrics)
         return;
     ef_buf l = {0};
-    int rc = ef_buf_appends(&l, "model=\"");
-    rc = rc ? rc : ef_metrics_escape_label(&l, name);
-    rc = rc ? rc : ef_buf_appendc(&l, '"');
+    int rc = ef_metrics_labels(&l, "model", name, NULL);
     ef_counter *c = rc ? NULL : ef_metrics_counter(s->metrics, "edgeflow_serve_swaps_total",
                                                    "model versions swapped in (hot swap, "
                                                    "rollback)", l.data);
@@ -676,11 +668,7 @@ static ef_histogram *batch_rows_histogram(serve__ctx *s, const char *name, const
     ef_buf l = {0};
     if (!s->metrics)
         return NULL;
-    int rc = ef_buf_appends(&l, "model=\"");
-    rc = rc ? rc : ef_metrics_escape_label(&l, name);
-    rc = rc ? rc : ef_buf_appends(&l, "\",version=\"");
-    rc = rc ? rc : ef_metrics_escape_label(&l, ver);
-    rc = rc ? rc : ef_buf_appends(&l, "\"");
+    int rc = ef_metrics_labels(&l, "model", name, "version", ver, NULL);
     if (!rc)
         h = ef_metrics_histogram(s->metrics, "edgeflow_serve_batch_rows",
                                  "rows per predict call (micro-batching: > 1 when requests were "
@@ -696,11 +684,8 @@ void serve__observe(serve__ctx *s, const serve__version *v, const char *protocol
     if (!s->metrics)
         return;
     ef_buf l = {0};
-    int rc = ef_buf_appends(&l, "model=\"");
-    rc = rc ? rc : ef_metrics_escape_label(&l, v ? v->name : "");
-    rc = rc ? rc : ef_buf_appends(&l, "\",version=\"");
-    rc = rc ? rc : ef_metrics_escape_label(&l, v ? v->version : "");
-    rc = rc ? rc : ef_buf_appendf(&l, "\",protocol=\"%s\"", protocol);
+    int rc = ef_metrics_labels(&l, "model", v ? v->name : "", "version", v ? v->version : "",
+                               "protocol", protocol, NULL);
     if (!rc) {
         ef_histogram *h =
             ef_metrics_histogram(s->metrics, "edgeflow_serve_request_duration_seconds",

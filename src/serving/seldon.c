@@ -491,11 +491,7 @@ static void h_feedback(ef_http_req *r, void *ctx)
     } else {
         ef_metrics *mx = serve__metrics(s);
         ef_buf l = {0};
-        int brc = ef_buf_appends(&l, "model=\"");
-        brc = brc ? brc : ef_metrics_escape_label(&l, v->name);
-        brc = brc ? brc : ef_buf_appends(&l, "\",version=\"");
-        brc = brc ? brc : ef_metrics_escape_label(&l, v->version);
-        brc = brc ? brc : ef_buf_appendc(&l, '"');
+        int brc = ef_metrics_labels(&l, "model", v->name, "version", v->version, NULL);
         ef_counter *c = mx && !brc ? ef_metrics_counter(mx, "edgeflow_serve_feedback_total",
                                                         "Seldon feedback messages received",
                                                         l.data)

@@ -117,6 +117,12 @@ static void test_escape(void **state)
     ef_buf_init(&b);
     assert_int_equal(ef_metrics_escape_label(&b, "a\"b\\c\nd"), EF_OK);
     assert_string_equal(b.data, "a\\\"b\\\\c\\nd");
+    ef_buf_clear(&b);
+    /* a label set from pairs, values escaped, NULL as "" */
+    assert_int_equal(ef_metrics_labels(&b, "model", "w\"q", "version", (const char *)NULL, NULL),
+                     EF_OK);
+    assert_int_equal(ef_metrics_labels(&b, "code", "200", NULL), EF_OK);
+    assert_string_equal(b.data, "model=\"w\\\"q\",version=\"\",code=\"200\"");
     ef_buf_release(&b);
 }
 
