@@ -24,19 +24,17 @@ import threading
 import time
 from unittest import mock
 
-import boto3
 import botocore.auth
 import botocore.awsrequest
 import botocore.config
 import botocore.credentials
 import pytest
 
-from conftest import EDGEFLOW, ROOT, free_port, wait_for, wait_port
+from conftest import EDGEFLOW, free_port, wait_for
+from s3rver import CREDS, S3rver
 
-S3RVER = os.path.join(ROOT, "tests", "node_modules", "s3rver", "bin", "s3rver.js")
 T0 = 1795000000000  # 2026-11-18T11:06:40Z; windows below are whole hours from HOUR
 HOUR = T0 // 3600000 * 3600000
-CREDS = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}
 
 try:
     import pandas  # Debian python3-pandas
@@ -94,40 +92,14 @@ def store(ws):
     return uri, docs
 
 
-class S3rver:
-    def __init__(self, ws, port=None, start=True, silent=True):
-        self.ws = ws
-        self.silent = silent
-        self.port = port or free_port()
-        self.dir = os.path.join(ws.path, f"s3rver-{self.port}")
-        os.makedirs(self.dir, exist_ok=True)
-        self.proc = None
-        if start:
-            self.start()
-
-    def start(self):
-        self.proc = self.ws.spawn(["node", S3RVER, "-d", self.dir, "-a", "127.0.0.1", "-p",
-                                   self.port] + (["--silent"] if self.silent else []),
-                                  f"s3rver-{self.port}", env={})
-        wait_port(self.port, timeout=30)
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def client(self):
-        return boto3.client("s3", endpoint_url=self.url, aws_access_key_id="S3RVER",
-                            aws_secret_access_key="S3RVER", region_name="us-east-1",
-                            config=botocore.config.Config(s3={"addressing_style": "path"}))
-
-    def stop(self):
-        if self.proc and self.proc.alive():
-            self.proc.stop(signal.SIGTERM)
+def S3(ws, **kw):
+    """An s3rver stopped with the workspace (s3rver.py)."""
+    return S3rver(ws.path, procs=ws.procs, **kw)
 
 
 @pytest.fixture
 def s3(ws):
-    s = S3rver(ws)
+    s = S3(ws)
     yield s
     s.stop()
 
@@ -188,7 +160,7 @@ def test_export_to_s3_roundtrip_boto3_and_pandas(ws, store, s3):
 
 def test_export_env_endpoint_and_multipart(ws, store):
     uri, docs = store
-    s3 = S3rver(ws, silent=False)  # its request log shows the multipart steps
+    s3 = S3(ws, silent=False)  # its request log shows the multipart steps
     env = dict(CREDS, MLFLOW_S3_ENDPOINT_URL=s3.url)
     r = ws.run("export", *window_args(uri), "--target", "s3://big", "--key-pattern",
                "dump-%Y%m%dT%H.csv", "--s3-multipart-threshold", "512", env=env)
@@ -246,7 +218,7 @@ def test_export_s3_down_fails_cleanly(ws, store):
     assert r.stderr.count("retrying in") == 2  # two back-offs, three attempts
     assert r.stdout == ""
     # nothing was written anywhere: a server started now holds no bucket and no object
-    s = S3rver(ws, port=port)
+    s = S3(ws, port=port)
     assert s.client().list_buckets()["Buckets"] == []
     s.stop()
 
@@ -272,7 +244,7 @@ def test_export_bad_usage_and_missing_credentials(ws, store, s3):
 
 def test_export_retry_succeeds_when_server_comes_up(ws, store):
     uri, docs = store
-    s = S3rver(ws, start=False)
+    s = S3(ws, start=False)
     p = ws.edgeflow("export", *window_args(uri), "--target", "s3://late/x", "--s3-endpoint",
                     s.url, "--retries", "8", "--retry-delay", "500ms", name="export-retry",
                     env=CREDS)

@@ -19,65 +19,22 @@ MLFLOW_S3_ENDPOINT_URL (the server has no S3 flags). s3rver accepts the key id S
 import http.client
 import json
 import os
-import signal
 import subprocess
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
-import botocore.config
 import pytest
 import requests
 
-from conftest import EDGEFLOW, Proc, free_port, wait_port
+from conftest import EDGEFLOW, free_port
+from s3rver import S3rver
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-S3RVER_JS = os.path.join(ROOT, "tests", "node_modules", "s3rver", "bin", "s3rver.js")
 ART = "/api/2.0/mlflow-artifacts/artifacts"
 API = "/api/2.0/mlflow"
 PREFIX = "mlruns/proxied"
-
-
-class S3rver:
-    """s3rver on a free port of 127.0.0.1, its data in dirpath; client() is boto3, path-style."""
-
-    def __init__(self, dirpath, port=None):
-        self.dir = dirpath
-        self.port = port or free_port()
-        os.makedirs(self.dir, exist_ok=True)
-        self.proc = None
-        self.start()
-
-    def start(self):
-        if not os.path.exists(S3RVER_JS):
-            pytest.fail("npm package s3rver missing: run `npm ci` in tests/ "
-                        "(scripts/install-deps.sh)")
-        # s3rver 3.7.1 encrypts its ListObjectsV2 continuation tokens with DES, which Node >= 17
-        # (OpenSSL 3) only offers through the legacy provider: without it, the second page of
-        # any listing of more than 1000 keys answers 500 InternalError.
-        env = dict(os.environ, NODE_OPTIONS="--openssl-legacy-provider")
-        self.proc = Proc(["node", S3RVER_JS, "-d", self.dir, "-a", "127.0.0.1", "-p", self.port,
-                          "--silent"], os.path.join(self.dir, f"s3rver-{self.port}.log"), env=env)
-        wait_port(self.port, timeout=30)
-
-    def stop(self):
-        if self.proc and self.proc.alive():
-            self.proc.stop(signal.SIGTERM)
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def client(self):
-        return boto3.client("s3", endpoint_url=self.url, aws_access_key_id="S3RVER",
-                            aws_secret_access_key="S3RVER", region_name="us-east-1",
-                            config=botocore.config.Config(s3={"addressing_style": "path"}))
-
-    def env(self):
-        return {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER",
-                "MLFLOW_S3_ENDPOINT_URL": self.url}
 
 
 @pytest.fixture(scope="module")

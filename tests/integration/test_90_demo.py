@@ -6,14 +6,16 @@ each step's result independently of the demo's own checks: readings committed an
 exported CSV on disk, the registry (WineQuality in Production, the EEG models registered), and
 the served prediction against `edgeflow predict` run offline on the cached model directory. Then
 `up` restarts on the same data dir with everything still there, a second `up` on that dir is
-refused with a clear message, and SIGTERM stops the first with exit 0.
+refused with a clear message, and SIGTERM stops the first with exit 0. A second run exports to
+S3 (s3rver) instead of a folder.
 """
 import json
 import os
 import signal
 import urllib.request
 
-from conftest import EDGEFLOW, free_port, wait_for
+from conftest import free_port, wait_for
+from s3rver import S3rver
 
 REF = [6.4, 0.57, 0.02, 1.8, 0.067, 4.0, 11.0, 0.997, 3.46, 0.68, 9.5]
 WINE_COLS = ["fixed acidity", "volatile acidity", "citric acid", "residual sugar", "chlorides",
@@ -103,3 +105,21 @@ def test_demo_then_up_restarts_with_everything(ws):
 
     assert up.stop(signal.SIGTERM, timeout=90) == 0, up.output()[-3000:]
     assert not os.path.exists(os.path.join(home, "up.json"))
+
+
+def test_demo_exports_to_s3_when_configured(ws):
+    s3 = S3rver(ws.path, procs=ws.procs)
+    home = os.path.join(ws.path, "home-s3")
+    r = ws.run("demo", "--home", home, "--quick", "--publish-for", "2s", "--interval", "500ms",
+               "--port", free_port(), "--mqtt-port", free_port(), "--export-target",
+               "s3://demo-dumps/hourly", env=s3.env(), timeout=600)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]
+    with open(os.path.join(home, "demo-summary.json")) as f:
+        exp = json.load(f)["export"]
+    prefix = "s3://demo-dumps/hourly/demo-"
+    assert exp["location"].startswith(prefix) and exp["location"].endswith(".csv"), exp
+    assert "file" not in exp
+    key = exp["location"][len("s3://demo-dumps/"):]
+    body = s3.client().get_object(Bucket="demo-dumps", Key=key)["Body"].read().decode()
+    lines = body.splitlines()
+    assert lines[0].startswith("idx,device,") and len(lines) - 1 == exp["rows"] > 0
