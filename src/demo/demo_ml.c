@@ -137,8 +137,10 @@ int demo__predict(demo *d)
               / 1000.0, d->http, path);
     demo__say(d, "request: %s", body);
     demo__say(d, "reply:   %s   (X-Model-Version: %s)", reply, served);
-    demo__say(d, "try it:  curl -s -X POST -H 'Content-Type: application/json' -d '%s' %s%s", body,
-              d->http, path);
+    demo__say(d, "try it:  curl -s -X POST -H 'Content-Type: application/json' -d '%s' %s%s%s",
+              body, d->http, path, d->up > 0 && !d->o->keep_running
+                                       ? "   (while up runs: edgeflow demo --keep-running)"
+                                       : "");
     json_t *doc = json_loads(reply, 0, NULL);
     json_t *val = json_array_get(json_object_get(json_object_get(doc, "data"), "ndarray"), 0);
     double value = json_number_value(val);
