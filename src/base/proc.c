@@ -14,10 +14,14 @@
 
 /* In the child between fork and exec: only async-signal-safe calls. Never returns. */
 static void exec_child(char *const argv[], pid_t parent, int nullfd, int outfd, int logfd,
-                       int errfd)
+                       int errfd, int detached)
 {
-    setpgid(0, 0);
-    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(127);
+    if (detached) {
+        setsid(); /* outlives us: no death signal, no controlling terminal */
+    } else {
+        setpgid(0, 0);
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(127);
+    }
     static const int sigs[] = {SIGPIPE, SIGINT,  SIGTERM, SIGHUP, SIGQUIT,
                                SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
@@ -38,12 +42,7 @@ static void exec_child(char *const argv[], pid_t parent, int nullfd, int outfd, 
     _exit(127);
 }
 
-int ef_proc_spawn(char *const argv[], const char *log_path, pid_t *pid)
-{
-    return ef_proc_spawn_out(argv, log_path, -1, pid);
-}
-
-int ef_proc_spawn_out(char *const argv[], const char *log_path, int out_fd, pid_t *pid)
+static int spawn(char *const argv[], const char *log_path, int out_fd, int detached, pid_t *pid)
 {
     int rc = EF_EIO, saved = 0;
     int logfd = -1, nullfd = -1, pfd[2] = {-1, -1};
@@ -55,9 +54,10 @@ int ef_proc_spawn_out(char *const argv[], const char *log_path, int out_fd, pid_
     pid_t parent = getpid();
     pid_t child = fork();
     if (child < 0) goto out;
-    if (child == 0) exec_child(argv, parent, nullfd, out_fd >= 0 ? out_fd : logfd, logfd, pfd[1]);
+    if (child == 0)
+        exec_child(argv, parent, nullfd, out_fd >= 0 ? out_fd : logfd, logfd, pfd[1], detached);
     /* Also from the parent: no window where the child is still in our group. */
-    setpgid(child, child);
+    if (!detached) setpgid(child, child);
     close(pfd[1]);
     pfd[1] = -1;
     int e = 0;
@@ -83,6 +83,21 @@ out:
     if (logfd >= 0) close(logfd);
     errno = saved;
     return rc;
+}
+
+int ef_proc_spawn(char *const argv[], const char *log_path, pid_t *pid)
+{
+    return spawn(argv, log_path, -1, 0, pid);
+}
+
+int ef_proc_spawn_out(char *const argv[], const char *log_path, int out_fd, pid_t *pid)
+{
+    return spawn(argv, log_path, out_fd, 0, pid);
+}
+
+int ef_proc_spawn_detached(char *const argv[], const char *log_path, pid_t *pid)
+{
+    return spawn(argv, log_path, -1, 1, pid);
 }
 
 int ef_proc_signal(pid_t pid, int sig)

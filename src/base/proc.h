@@ -29,6 +29,10 @@ int ef_proc_spawn(char *const argv[], const char *log_path, pid_t *pid);
  * it. */
 int ef_proc_spawn_out(char *const argv[], const char *log_path, int out_fd, pid_t *pid);
 
+/* The same for a child meant to outlive the caller: a session of its own (setsid) and no
+ * parent-death signal; still the caller's child while both run (reap or stop it as usual). */
+int ef_proc_spawn_detached(char *const argv[], const char *log_path, pid_t *pid);
+
 /* Sends sig to the child pid. Returns 0, EF_ENOTFOUND (no such process) or EF_EIO. */
 int ef_proc_signal(pid_t pid, int sig);
 

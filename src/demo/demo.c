@@ -91,7 +91,7 @@ static int start_up(demo *d)
     argv[n] = NULL;
     demo__say(d, "starting: edgeflow up --home %s --port %s   (its output: %s/demo-up.log)",
               d->o->home, port_s, d->logs);
-    if ((d->up = demo__spawn(d, "up", argv)) < 0)
+    if ((d->up = demo__spawn(d, "up", argv, d->o->keep_running)) < 0)
         return demo__fail(d, EF_EIO, "cannot start edgeflow up: %s", strerror(errno));
     int64_t end = ef_mono_ms() + 60000;
     while (ef_mono_ms() < end && !ef_sig_stop_requested()) {

@@ -54,8 +54,9 @@ json_t *demo__mlflow(demo *d, const char *endpoint, json_t *req);
 int demo__run_shown(demo *d, const char *log, char *const argv[], char **out);
 
 /* Starts a child (argv[0] is the binary) with stdout and stderr appended to <logs>/demo-<log>.log
- * (ef_proc_spawn: its own process group, a parent-death signal). Its pid, or -1 with errno. */
-pid_t demo__spawn(demo *d, const char *log, char *const argv[]);
+ * (ef_proc_spawn: its own process group, a parent-death signal; detached: a session of its own
+ * and no death signal, to outlive the demo). Its pid, or -1 with errno. */
+pid_t demo__spawn(demo *d, const char *log, char *const argv[], int detached);
 /* Runs a child to its end: stdout captured into *out (malloc'd, may be NULL: discarded), stderr
  * appended to <logs>/demo-<log>.log. Returns its exit status (0..255), 128+signal, or -1 when
  * it could not be started. Interrupted by SIGINT/SIGTERM (base/sig.h): the child is stopped, -1. */

@@ -207,12 +207,13 @@ static void log_path(demo *d, const char *log, char *out, size_t len)
     snprintf(out, len, "%s/demo-%s.log", d->logs, log); /* apart from up's own logs */
 }
 
-pid_t demo__spawn(demo *d, const char *log, char *const argv[])
+pid_t demo__spawn(demo *d, const char *log, char *const argv[], int detached)
 {
     char path[4200];
     pid_t pid;
     log_path(d, log, path, sizeof path);
-    return ef_proc_spawn(argv, path, &pid) ? -1 : pid;
+    int rc = detached ? ef_proc_spawn_detached(argv, path, &pid) : ef_proc_spawn(argv, path, &pid);
+    return rc ? -1 : pid;
 }
 
 static int exit_code(int status)

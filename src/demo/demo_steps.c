@@ -49,7 +49,7 @@ int demo__sensors(demo *d)
         char *argv[] = {(char *)d->o->bin, "agent", "--mqtt", d->mqtt, "--device",
                         (char *)devices[i], "--interval", interval, "--simulate", "--spool-dir",
                         spool, NULL};
-        if ((d->agents[i] = demo__spawn(d, log, argv)) < 0)
+        if ((d->agents[i] = demo__spawn(d, log, argv, 0)) < 0)
             return demo__fail(d, EF_EIO, "cannot start the agent %s", devices[i]);
         demo__say(d, "edgeflow agent --device %s --simulate --interval %s --mqtt %s", devices[i],
                   interval, d->mqtt);

@@ -7,7 +7,7 @@ exported CSV on disk, the registry (WineQuality in Production, the EEG models re
 the served prediction against `edgeflow predict` run offline on the cached model directory. Then
 `up` restarts on the same data dir with everything still there, a second `up` on that dir is
 refused with a clear message, and SIGTERM stops the first with exit 0. A second run exports to
-S3 (s3rver) instead of a folder.
+S3 (s3rver) instead of a folder and leaves its `up` running (--keep-running).
 """
 import json
 import os
@@ -112,8 +112,19 @@ def test_demo_exports_to_s3_when_configured(ws):
     home = os.path.join(ws.path, "home-s3")
     r = ws.run("demo", "--home", home, "--quick", "--publish-for", "2s", "--interval", "500ms",
                "--port", free_port(), "--mqtt-port", free_port(), "--export-target",
-               "s3://demo-dumps/hourly", env=s3.env(), timeout=600)
+               "s3://demo-dumps/hourly", "--keep-running", env=s3.env(), timeout=600)
     assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]
+    # --keep-running: the `up` the demo started outlives it, until SIGTERM
+    with open(os.path.join(home, "up.json")) as f:
+        up = json.load(f)
+    try:
+        assert http(up["http"], "/health")[0] == 200
+        assert http(up["http"], "/seldon/x/WineQuality/api/v1.0/predictions",
+                    {"data": {"ndarray": [REF]}})[0] == 200
+    finally:
+        os.kill(up["pid"], signal.SIGTERM)
+    wait_for(lambda: not os.path.exists(os.path.join(home, "up.json")), timeout=90,
+             what="the kept `up` to stop on SIGTERM")
     with open(os.path.join(home, "demo-summary.json")) as f:
         exp = json.load(f)["export"]
     prefix = "s3://demo-dumps/hourly/demo-"

@@ -191,11 +191,44 @@ static void test_stdout_to_fd(void **state)
     ef_buf_release(&b);
 }
 
+/* ef_proc_spawn_detached: the child has a session of its own and survives its parent's
+ * SIGKILL (no death signal). The parent is a forked copy of this test. */
+static void test_detached_outlives_parent(void **state)
+{
+    (void)state;
+    char log[128];
+    snprintf(log, sizeof log, "%s/detached.log", g_dir);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t mid = fork();
+    assert_true(mid >= 0);
+    if (mid == 0) {
+        char *argv[] = {"sleep", "30", NULL};
+        pid_t child;
+        if (ef_proc_spawn_detached(argv, log, &child)) _exit(1);
+        ssize_t w = write(p[1], &child, sizeof child);
+        (void)w;
+        pause(); /* until SIGKILLed */
+        _exit(0);
+    }
+    pid_t child = 0;
+    assert_int_equal(read(p[0], &child, sizeof child), (ssize_t)sizeof child);
+    close(p[0]);
+    close(p[1]);
+    assert_int_equal(getsid(child), child);
+    kill(mid, SIGKILL);
+    waitpid(mid, NULL, 0);
+    ef_sleep_ms(300);
+    assert_int_equal(kill(child, 0), 0); /* still running */
+    kill(child, SIGKILL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exit_status_and_log),
         cmocka_unit_test(test_stdout_to_fd),
+        cmocka_unit_test(test_detached_outlives_parent),
         cmocka_unit_test(test_signal_group_and_stop),
         cmocka_unit_test(test_missing_program_and_log),
         cmocka_unit_test(test_parent_death_signal),
