@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,7 +247,8 @@ void ef_config_print_help(const ef_command *cmd)
     printf("  %-30s %s\n", "--version", "show the version");
     printf("\nEvery option can also be set as EDGEFLOW_<OPTION> in the environment (e.g. "
            "--log-level -> EDGEFLOW_LOG_LEVEL) or in the config file. Precedence: flags > "
-           "environment > config file > defaults.\n");
+           "environment > config file > defaults. Commands started by this one (e.g. by `up`) "
+           "read the same --config file, each its own section.\n");
 }
 
 /* --- flags --------------------------------------------------------------------------------- */
@@ -255,6 +257,7 @@ int ef_config_parse(const ef_command *cmd, int argc, char **argv, ef_strlist *po
 {
     const char *config_file = getenv("EDGEFLOW_CONFIG");
     const char *log_level = getenv("EDGEFLOW_LOG_LEVEL");
+    int config_flag = 0;
     ef_log_level lvl;
 
     /* First pass: help, version, --config and --log-level, which steer the rest. */
@@ -274,17 +277,23 @@ int ef_config_parse(const ef_command *cmd, int argc, char **argv, ef_strlist *po
                 fprintf(stderr, "edgeflow %s: %s needs a value\n", cmd->name, a);
                 return EF_CONFIG_EXIT_USAGE;
             }
-            if (!strcmp(a, "--config")) config_file = argv[i + 1];
+            if (!strcmp(a, "--config")) config_file = argv[i + 1], config_flag = 1;
             else log_level = argv[i + 1];
             i++;
         } else if (!strncmp(a, "--config=", 9)) {
             config_file = a + 9;
+            config_flag = 1;
         } else if (!strncmp(a, "--log-level=", 12)) {
             log_level = a + 12;
         }
     }
     if (config_file && *config_file && apply_yaml(cmd, config_file) != EF_OK)
         return EF_CONFIG_EXIT_USAGE;
+    /* Commands this one starts (up's children, the demo's steps) read the same file, each its
+     * own section: hand it on as EDGEFLOW_CONFIG, made absolute. */
+    char abs[PATH_MAX];
+    if (config_flag && *config_file && realpath(config_file, abs))
+        setenv("EDGEFLOW_CONFIG", abs, 1);
     if (apply_env(cmd) != EF_OK) return EF_CONFIG_EXIT_USAGE;
     if (log_level) {
         if (ef_log_parse_level(log_level, &lvl) != EF_OK) {

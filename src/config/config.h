@@ -7,6 +7,8 @@
  *   3. overrides with command-line flags (--name value, --name=value, --no-name for booleans),
  * and prints --help (generated from the table) and --version. --log-level and --config are
  * accepted by every command. Positional arguments may appear anywhere; "--" ends options.
+ * A --config flag is also exported as EDGEFLOW_CONFIG (absolute path), so the commands this one
+ * starts (`up`'s children, the demo's steps) read the same file, each its own section.
  *
  * String values set by the parser are owned by the config module until ef_config_release().
  */

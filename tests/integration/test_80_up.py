@@ -148,9 +148,17 @@ def test_up_lifecycle(ws):
 def test_up_external_broker_no_export(ws, mosquitto):
     home = os.path.realpath(os.path.join(ws.path, "home"))
     port = free_port()
-    up = start_up(ws, "up", "--port", port, "--mqtt", mosquitto.url(), "--export-every", "0")
+    # one config file for up and its children: the server child reads its own section
+    cfg = os.path.join(ws.path, "edgeflow.yaml")
+    with open(cfg, "w") as f:
+        f.write("server:\n  access-log: true\n")
+    up = start_up(ws, "up", "--port", port, "--mqtt", mosquitto.url(), "--export-every", "0",
+                  "--config", cfg)
     st = state(home)
     assert st["mqtt"] == mosquitto.url()
+    assert http_json("GET", f"{st['http']}/api/v1/indices")[0] == 200
+    wait_for(lambda: "/api/v1/indices" in open(os.path.join(home, "logs", "server.log")).read(),
+             10, what="the server child's access log line (access-log from the --config file)")
     assert [c["name"] for c in st["children"]] == ["server", "ingest"]
     assert not os.path.exists(os.path.join(home, "mosquitto"))
     ws.run("agent", "--count", 2, "--simulate", "--interval", "50ms", "--mqtt", mosquitto.url(),

@@ -101,11 +101,47 @@ static void test_errors(void **state)
     ef_config_release();
 }
 
+/* A --config flag is exported as EDGEFLOW_CONFIG (absolute) for the commands this one starts;
+ * the environment's own EDGEFLOW_CONFIG is left as it was. */
+static void test_config_handed_on(void **state)
+{
+    (void)state;
+    reset();
+    char dir[] = "/tmp/ef_cfgdir_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64], cwd[4096];
+    snprintf(path, sizeof path, "%s/edgeflow.yaml", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("agent:\n  url: from-file\n", f);
+    fclose(f);
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0);
+    char *argv[] = {"agent", "--config", "edgeflow.yaml", NULL}; /* relative */
+    assert_int_equal(ef_config_parse(&cmd, 3, argv, NULL), EF_CONFIG_RUN);
+    assert_int_equal(chdir(cwd), 0);
+    assert_string_equal(g_url, "from-file");
+    char want[4096];
+    assert_non_null(realpath(path, want));
+    assert_non_null(getenv("EDGEFLOW_CONFIG"));
+    assert_string_equal(getenv("EDGEFLOW_CONFIG"), want);
+    /* a child reading only the environment finds the same file */
+    g_url = "default";
+    char *child[] = {"agent", NULL};
+    assert_int_equal(ef_config_parse(&cmd, 1, child, NULL), EF_CONFIG_RUN);
+    assert_string_equal(g_url, "from-file");
+    unlink(path);
+    rmdir(dir);
+    reset();
+    ef_config_release();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_config_handed_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
