@@ -225,6 +225,37 @@ def mosquitto(ws):
     m.stop()
 
 
+class EdgeflowServer:
+    """`edgeflow server --port <free port> *args` in a workspace; waits for its "listening on"
+    line unless wait=False. raw() sends one request with the path byte for byte."""
+
+    def __init__(self, ws, *args, name="server", env=None, wait=True):
+        self.port = free_port()
+        self.proc = ws.edgeflow("server", "--port", self.port, *args, name=name, env=env)
+        if wait:
+            self.proc.wait_log("listening on", timeout=60)  # generous: ASan builds under load
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def raw(self, method, path, body=None, headers=None, timeout=30):
+        """Returns (status, headers, body)."""
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            c.close()
+
+    def stop(self):
+        return self.proc.stop()
+
+    def close(self):
+        """For fixtures: stops the server if it still runs and asserts a clean exit."""
+        if self.proc.alive():
+            assert self.stop() == 0, self.proc.output()[-2000:]
+
+
 def http_json(method, url, body=None, headers=None, timeout=10):
     """Small stdlib HTTP helper: returns (status, parsed JSON or text)."""
     data = None

@@ -11,27 +11,19 @@ import urllib.request
 import pytest
 import requests
 
-from conftest import free_port, http_json
+from conftest import EdgeflowServer, http_json
 
 
-class Server:
+class Server(EdgeflowServer):
     def __init__(self, ws, *extra, name="server"):
-        self.port = free_port()
-        self.proc = ws.edgeflow("server", "--port", self.port, "--max-body", "1MiB", *extra,
-                                name=name)
-        self.proc.wait_log("listening on")
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self):
-        return self.proc.stop()
+        super().__init__(ws, "--max-body", "1MiB", *extra, name=name)
 
 
 @pytest.fixture
 def server(ws):
     s = Server(ws)
     yield s
-    if s.proc.alive():
-        assert s.stop() == 0, s.proc.output()[-2000:]
+    s.close()
 
 
 def month_index(ms):

@@ -8,28 +8,18 @@ import os
 import pytest
 import requests
 
-from conftest import free_port
+from conftest import EdgeflowServer, free_port
 from pgcluster import PgCluster
 
 
-class Server:
-    def __init__(self, ws, *extra, name="server", env=None, wait=True):
-        self.port = free_port()
-        self.proc = ws.edgeflow("server", "--port", self.port, *extra, name=name, env=env)
-        if wait:
-            self.proc.wait_log("listening on", timeout=60)  # generous: ASan builds under load
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self):
-        return self.proc.stop()
+Server = EdgeflowServer
 
 
 @pytest.fixture
 def server(ws):
     s = Server(ws)
     yield s
-    if s.proc.alive():
-        assert s.stop() == 0, s.proc.output()[-2000:]
+    s.close()
 
 
 def test_default_experiment_and_layout(ws, server):

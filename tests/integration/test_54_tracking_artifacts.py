@@ -14,50 +14,29 @@ folder ($EDGEFLOW_HOME/artifacts) either way.
 Raw requests go through http.client so that no client library squashes "../" before it reaches
 the server."""
 import base64
-import http.client
 import json
 import os
 
 import pytest
 import requests
 
-from conftest import free_port
+from conftest import EdgeflowServer
 from trkbackend import backend, pg_cluster  # noqa: F401  (pytest fixtures)
 
 ART = "/api/2.0/mlflow-artifacts/artifacts"
 
 
-
-
-class Server:
+class Server(EdgeflowServer):
     def __init__(self, ws, backend, *extra, name="server", env=None):
-        self.port = free_port()
-        self.proc = ws.edgeflow("server", "--port", self.port, *backend.args, *extra, name=name,
-                                env=env)
-        self.proc.wait_log("listening on")
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(ws, *backend.args, *extra, name=name, env=env)
         self.dest = os.path.join(ws.path, "home", "artifacts")
-
-    def raw(self, method, path, body=None, headers=None):
-        """One request with the path sent byte for byte; returns (status, headers, body)."""
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            c.request(method, path, body=body, headers=headers or {})
-            r = c.getresponse()
-            return r.status, dict(r.getheaders()), r.read()
-        finally:
-            c.close()
-
-    def stop(self):
-        return self.proc.stop()
 
 
 @pytest.fixture
 def server(ws, backend):
     s = Server(ws, backend)
     yield s
-    if s.proc.alive():
-        assert s.stop() == 0, s.proc.output()[-2000:]
+    s.close()
 
 
 def error_code(body):

@@ -16,7 +16,6 @@ comes back.
 S3 client configuration is the MLflow one: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 MLFLOW_S3_ENDPOINT_URL (the server has no S3 flags). s3rver accepts the key id S3RVER.
 """
-import http.client
 import json
 import os
 import subprocess
@@ -27,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import EDGEFLOW, free_port
+from conftest import EDGEFLOW, EdgeflowServer, free_port
 from s3rver import S3rver
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -65,26 +64,10 @@ def keys(s3, bucket):
     return out
 
 
-class Server:
+class Server(EdgeflowServer):
     def __init__(self, ws, s3, dest, *extra, name="server", env=None):
-        self.port = free_port()
-        self.proc = ws.edgeflow("server", "--port", self.port, "--artifacts-destination", dest,
-                                *extra, name=name, env=dict(s3.env(), **(env or {})))
-        self.proc.wait_log("listening on")
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def raw(self, method, path, body=None, headers=None):
-        """One request with the path sent byte for byte; returns (status, headers, body)."""
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            c.request(method, path, body=body, headers=headers or {})
-            r = c.getresponse()
-            return r.status, dict(r.getheaders()), r.read()
-        finally:
-            c.close()
-
-    def stop(self):
-        return self.proc.stop()
+        super().__init__(ws, "--artifacts-destination", dest, *extra, name=name,
+                         env=dict(s3.env(), **(env or {})))
 
 
 @pytest.fixture
@@ -92,8 +75,7 @@ def server(ws, s3rver, bucket):
     s = Server(ws, s3rver, f"s3://{bucket}/{PREFIX}")
     s.bucket = bucket
     yield s
-    if s.proc.alive():
-        assert s.stop() == 0, s.proc.output()[-2000:]
+    s.close()
 
 
 MODEL = {
