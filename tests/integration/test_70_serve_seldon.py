@@ -17,55 +17,23 @@ import pandas as pd
 import pytest
 import requests
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.linear_model import ElasticNet
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import normalize
 
-from conftest import ROOT, free_port, wait_port
+from conftest import free_port, wait_port
+from servetest import (EEG_TEST, EEG_TRAIN, REF_ROW, post, serve, train_lda, train_wine,
+                       wine_sklearn)
 
-DATA = os.path.join(ROOT, "examples", "data")
-WINE = os.path.join(DATA, "winequality-red.csv")
-EEG_TRAIN = os.path.join(DATA, "eeg-letters-train.csv")
-EEG_TEST = os.path.join(DATA, "eeg-letters-test.csv")
-REF_ROW = [6.4, 0.57, 0.02, 1.8, 0.067, 4.0, 11.0, 0.997, 3.46, 0.68, 9.5]
 SELDON_ERROR_KEYS = {"code", "info", "reason", "status"}
 
 
-def wine_sklearn():
-    d = pd.read_csv(WINE, sep=";")
-    tr, te = train_test_split(d, test_size=0.25, random_state=42)
-    xtr, ytr = tr.drop(columns=["quality"]), tr["quality"]
-    sk = ElasticNet(alpha=0.5, l1_ratio=0.5, random_state=42).fit(xtr, ytr)
-    return sk, te.drop(columns=["quality"])
 
 
-def train_wine(ws, out, extra=(), env=None):
-    r = ws.run("train", "elasticnet", "--data", WINE, "--target", "quality", "--param",
-               "alpha=0.5", "--param", "l1_ratio=0.5", "--test-size", "0.25", "--seed", "42",
-               *extra, *(["--output", out] if out else []), env=env)
-    assert r.returncode == 0, r.stderr
-    return out
 
 
-def train_lda(ws, out):
-    r = ws.run("train", "lda", "--data", EEG_TRAIN, "--test-data", EEG_TEST, "--target",
-               "# Letter", "--features", "2:", "--normalize", "l2", "--output", out)
-    assert r.returncode == 0, r.stderr
-    return out
 
 
-def serve(ws, *args, name="serve", env=None):
-    port = free_port()
-    proc = ws.edgeflow("serve", "--port", port, *args, name=name, env=env)
-    wait_port(port)
-    return proc, f"http://127.0.0.1:{port}"
 
 
-def post(base, path, body, **kw):
-    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    r = requests.post(base + path, data=data, headers={"Content-Type": "application/json"},
-                      timeout=30, **kw)
-    return r.status_code, r.json()
 
 
 def assert_seldon_error(status, doc, http_status, info_part):

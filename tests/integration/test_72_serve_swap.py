@@ -19,7 +19,7 @@ from sklearn.linear_model import ElasticNet
 from sklearn.model_selection import train_test_split
 
 from conftest import free_port, wait_for, wait_port
-from test_70_serve_seldon import REF_ROW, WINE, post, serve
+from servetest import REF_ROW, WINE, post, serve
 
 ALPHAS = {"1": 0.5, "2": 0.1}
 

@@ -25,7 +25,8 @@ from sklearn.model_selection import train_test_split
 
 xgb = pytest.importorskip("xgboost")
 
-from conftest import ROOT, free_port, wait_port  # noqa: E402
+from conftest import ROOT  # noqa: E402
+from servetest import post, serve  # noqa: E402
 
 WINE = os.path.join(ROOT, "examples", "data", "winequality-red.csv")
 
@@ -139,17 +140,8 @@ def test_predict_cli_matches_xgboost(ws, models):
     assert r.returncode != 0 and "f0" in r.stderr
 
 
-def serve(ws, *args):
-    port = free_port()
-    proc = ws.edgeflow("serve", "--port", port, *args, name="serve")
-    wait_port(port)
-    return proc, f"http://127.0.0.1:{port}"
 
 
-def post(base, path, body):
-    r = requests.post(base + path, data=json.dumps(body),
-                      headers={"Content-Type": "application/json"}, timeout=30)
-    return r.status_code, r.json()
 
 
 def test_serve_seldon_and_oip(ws, models):

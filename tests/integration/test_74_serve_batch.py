@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 import requests
 
-from conftest import ROOT, free_port, wait_port
+from conftest import ROOT
+from servetest import serve
 
 DATA = os.path.join(ROOT, "examples", "data")
 EEG_TRAIN = os.path.join(DATA, "eeg-letters-train.csv")
@@ -38,12 +39,9 @@ def offline(ws, model, data, proba):
     return pd.read_csv(out, float_precision="round_trip")
 
 
-def serve(ws, name, *args):
-    port = free_port()
-    proc = ws.edgeflow("serve", "--port", port, "--threads", 32, "--log-level", "warn", *args,
-                       name=name)
-    wait_port(port)
-    return proc, f"http://127.0.0.1:{port}"
+def serve_threads(ws, name, *args):
+    """32 HTTP threads, so that requests can queue for a batch."""
+    return serve(ws, "--threads", 32, "--log-level", "warn", *args, name=name)
 
 
 def hammer(base, eeg, wine):
@@ -126,8 +124,8 @@ def test_batched_replies_equal_unbatched_and_offline(ws):
     ref_wine = offline(ws, wine_dir, WINE, proba=False)["prediction"].values
 
     models = ("--model-dir", mlp, "--model-dir", wine_dir)
-    on, on_base = serve(ws, "serve-on", *models, "--batch-max", 32, "--batch-delay", "5ms")
-    off, off_base = serve(ws, "serve-off", *models, "--batch-max", 1)
+    on, on_base = serve_threads(ws, "serve-on", *models, "--batch-max", 32, "--batch-delay", "5ms")
+    off, off_base = serve_threads(ws, "serve-off", *models, "--batch-max", 1)
     got_on = hammer(on_base, eeg, wine)
     got_off = hammer(off_base, eeg, wine)
     assert got_on.keys() == got_off.keys()

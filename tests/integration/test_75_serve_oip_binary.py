@@ -25,7 +25,7 @@ import pytest
 import requests
 from sklearn.preprocessing import normalize
 
-from test_71_serve_oip_kserve import (REF_ROW, lda_sklearn, serve, tensor, train_lda, train_wine,
+from servetest import (REF_ROW, lda_sklearn, serve, tensor, train_lda, train_wine,
                                       wine_sklearn)
 
 IHCL = "Inference-Header-Content-Length"

@@ -20,7 +20,7 @@ import pandas as pd
 import requests
 
 from conftest import free_port, wait_for, wait_port
-from test_70_serve_seldon import REF_ROW, WINE, serve
+from servetest import REF_ROW, WINE, serve
 
 SELDON = {"data": {"ndarray": [REF_ROW]}}
 OIP = {"inputs": [{"name": "x", "shape": [1, 11], "datatype": "FP64", "data": REF_ROW}]}
