@@ -43,7 +43,7 @@ static const ef_opt opts[] = {
 
 const ef_command ef_cmd_demo_spec = {
     "demo",
-    "the whole platform on one machine, from sensors to a prediction, narrated",
+    "the story end to end, from sensors to a served prediction, narrated step by step",
     "edgeflow demo [--home DIR] [--data-dir DIR] [--publish-for 8s] [--keep-running]",
     "Runs against the `edgeflow up` of the data dir (found through <home>/up.json), or starts\n"
     "one and stops it at the end. Steps, each printed with the commands and requests it uses:\n"

@@ -50,7 +50,7 @@ static const ef_opt opts[] = {
 
 const ef_command ef_cmd_up_spec = {
     "up",
-    "the whole platform on one machine: broker, server, ingest, export, supervised",
+    "the whole platform on one machine: broker, ingest, server + models, export, supervised",
     "edgeflow up [--home DIR] [--port 8080] [--mqtt URL | --mqtt-port PORT] [options]",
     "Starts, in order and each once the previous one is ready: Mosquitto (unless --mqtt names a\n"
     "broker; config generated in $EDGEFLOW_HOME/mosquitto/ with persistence on and a raised\n"
