@@ -328,8 +328,9 @@ int lda__class_cov(const lda__state *s, const ef_mat *X, const int *y_idx, lda__
     return rc;
 }
 
-/* intercept_k = -0.5 means_k . coef_k + log priors_k (the lsqr and eigen solvers). */
-static void lda_intercepts(lda__state *s)
+/* The end both the lsqr and the eigen solver share once coef is set: intercept_k =
+ * -0.5 means_k . coef_k + log priors_k, no centring (xbar = 0), and info's "rank". */
+static void lda_finish_uncentred(lda__state *s, size_t rank, json_t *info)
 {
     for (size_t c = 0; c < s->k; c++) {
         double dot = 0;
@@ -337,6 +338,8 @@ static void lda_intercepts(lda__state *s)
             dot += s->means[c * s->d + j] * s->coef[c * s->d + j];
         s->intercept[c] = -0.5 * dot + log(s->priors[c]);
     }
+    memset(s->xbar, 0, s->d * sizeof *s->xbar);
+    json_object_set_new(info, "rank", json_integer((json_int_t)rank));
 }
 
 int lda__solve_lsqr(lda__state *s, const ef_mat *X, const int *y_idx, lda__shrink mode,
@@ -366,10 +369,8 @@ int lda__solve_lsqr(lda__state *s, const ef_mat *X, const int *y_idx, lda__shrin
     for (size_t c = 0; c < k; c++)
         for (size_t j = 0; j < d; j++)
             s->coef[c * d + j] = b[j * k + c];
-    lda_intercepts(s);
-    memset(s->xbar, 0, d * sizeof *s->xbar);
+    lda_finish_uncentred(s, (size_t)rank, info);
     s->n_comp = s->n_evr = 0; /* lsqr has no transform */
-    json_object_set_new(info, "rank", json_integer((json_int_t)rank));
     rc = EF_OK;
     goto out;
 nomem:
@@ -434,9 +435,7 @@ int lda__solve_eigen(lda__state *s, const ef_mat *X, const int *y_idx, size_t ma
                 (int)d, v, (int)d, 0.0, mv, (int)d);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)d, (int)d, 1.0, mv, (int)d, v,
                 (int)d, 0.0, s->coef, (int)d);
-    lda_intercepts(s);
-    memset(s->xbar, 0, d * sizeof *s->xbar);
-    json_object_set_new(info, "rank", json_integer((json_int_t)d));
+    lda_finish_uncentred(s, d, info);
     rc = EF_OK;
     goto out;
 nomem:

@@ -305,8 +305,8 @@ static int lasso_fit(ef_estimator *e, const ef_mat *X, const double *y, const in
 /* ---- least squares, Cholesky, SVD ---------------------------------------------------------- */
 
 /* scipy.linalg.lstsq(A, b) with gelsd and rcond = eps: A (m x n, LAPACK row- or column-major as
- * `layout` says) is overwritten, b holds max(m, n) doubles (right-hand side in the first m) and receives x in its first n.
- * Returns 0, EF_ENOMEM, or EF_EINVAL when the SVD does not converge. */
+ * `layout` says) is overwritten, b holds max(m, n) doubles (right-hand side in the first m) and
+ * receives x in its first n. Returns 0, EF_ENOMEM, or EF_EINVAL when the SVD does not converge. */
 static int lstsq_layout(int layout, double *A, size_t m, size_t n, double *b, long *rank)
 {
     size_t k = m < n ? m : n;
@@ -315,8 +315,8 @@ static int lstsq_layout(int layout, double *A, size_t m, size_t n, double *b, lo
     lapack_int r = 0;
     lapack_int lda = layout == LAPACK_COL_MAJOR ? (lapack_int)m : (lapack_int)n;
     lapack_int ldb = layout == LAPACK_COL_MAJOR ? (lapack_int)(m > n ? m : n) : 1;
-    lapack_int info = LAPACKE_dgelsd(layout, (lapack_int)m, (lapack_int)n, 1, A, lda, b, ldb, s,
-                                     DBL_EPSILON, &r);
+    lapack_int info =
+        LAPACKE_dgelsd(layout, (lapack_int)m, (lapack_int)n, 1, A, lda, b, ldb, s, DBL_EPSILON, &r);
     free(s);
     if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR) return EF_ENOMEM;
     if (info != 0) return EF_EINVAL;
@@ -597,50 +597,23 @@ static int lin_load(ef_estimator *e, const json_t *weights, const char *dir, ef_
     return EF_OK;
 }
 
-const ef_ml_type ef_ml_elasticnet = {
-    .name = "elasticnet",
-    .sklearn_class = "sklearn.linear_model.ElasticNet",
-    .task = EF_ML_REGRESSOR,
-    .params = enet_params,
-    .fit = enet_fit,
-    .predict = lin_predict,
-    .save = lin_save,
-    .load = lin_load,
-    .release = lin_release,
-};
+/* The four regressors share the fitted state (coef + intercept) and so predict, save, load and
+ * release; they differ in name, parameters and fit. */
+#define LIN_TYPE(ident, type_name, cls, param_table, fit_fn)                                       \
+    const ef_ml_type ident = {                                                                     \
+        .name = type_name,                                                                         \
+        .sklearn_class = cls,                                                                      \
+        .task = EF_ML_REGRESSOR,                                                                   \
+        .params = param_table,                                                                     \
+        .fit = fit_fn,                                                                             \
+        .predict = lin_predict,                                                                    \
+        .save = lin_save,                                                                          \
+        .load = lin_load,                                                                          \
+        .release = lin_release,                                                                    \
+    }
 
-const ef_ml_type ef_ml_lasso = {
-    .name = "lasso",
-    .sklearn_class = "sklearn.linear_model.Lasso",
-    .task = EF_ML_REGRESSOR,
-    .params = lasso_params,
-    .fit = lasso_fit,
-    .predict = lin_predict,
-    .save = lin_save,
-    .load = lin_load,
-    .release = lin_release,
-};
-
-const ef_ml_type ef_ml_ridge = {
-    .name = "ridge",
-    .sklearn_class = "sklearn.linear_model.Ridge",
-    .task = EF_ML_REGRESSOR,
-    .params = ridge_params,
-    .fit = ridge_fit,
-    .predict = lin_predict,
-    .save = lin_save,
-    .load = lin_load,
-    .release = lin_release,
-};
-
-const ef_ml_type ef_ml_linear_regression = {
-    .name = "linear_regression",
-    .sklearn_class = "sklearn.linear_model.LinearRegression",
-    .task = EF_ML_REGRESSOR,
-    .params = linreg_params,
-    .fit = linreg_fit,
-    .predict = lin_predict,
-    .save = lin_save,
-    .load = lin_load,
-    .release = lin_release,
-};
+LIN_TYPE(ef_ml_elasticnet, "elasticnet", "sklearn.linear_model.ElasticNet", enet_params, enet_fit);
+LIN_TYPE(ef_ml_lasso, "lasso", "sklearn.linear_model.Lasso", lasso_params, lasso_fit);
+LIN_TYPE(ef_ml_ridge, "ridge", "sklearn.linear_model.Ridge", ridge_params, ridge_fit);
+LIN_TYPE(ef_ml_linear_regression, "linear_regression", "sklearn.linear_model.LinearRegression",
+         linreg_params, linreg_fit);

@@ -117,6 +117,23 @@ static double primal(const ml__cd_problem *p, const double *w, double r_norm2)
            (double)p->n;
 }
 
+/* Reports sweep `it` (0-based) with R.R = r_norm2 to the progress callback, if any; nonzero when
+ * the callback cancelled the fit. */
+static int cd_cancelled(const ml__cd_problem *p, long it, const double *w, double r_norm2)
+{
+    return p->progress && p->progress(p->progress_ctx, it + 1, p->max_iter, primal(p, w, r_norm2));
+}
+
+/* The result of a finished solve: `it` is the index of the last sweep when converged. */
+static void cd_result_set(const ml__cd_problem *p, ml__cd_result *out, double gap, double tol,
+                          long it, int converged)
+{
+    out->gap = gap;
+    out->tol = tol;
+    out->n_iter = converged ? it + 1 : p->max_iter;
+    out->converged = converged;
+}
+
 /* cd_fast.enet_coordinate_descent on the column-major X. */
 static int cd_dense(const ml__cd_problem *p, double *w, ml__cd_result *out)
 {
@@ -167,25 +184,30 @@ static int cd_dense(const ml__cd_problem *p, double *w, ml__cd_result *out)
             gap = gap_of(p, w, r_norm2, dn, cblas_ddot(n, R, 1, p->y, 1));
             converged = gap < tol;
         }
-        if (p->progress) {
-            if (isnan(r_norm2)) r_norm2 = cblas_ddot(n, R, 1, R, 1);
-            if (p->progress(p->progress_ctx, it + 1, p->max_iter, primal(p, w, r_norm2))) {
-                rc = EF_EAGAIN;
-                goto out;
-            }
+        if (p->progress && isnan(r_norm2)) r_norm2 = cblas_ddot(n, R, 1, R, 1);
+        if (cd_cancelled(p, it, w, r_norm2)) {
+            rc = EF_EAGAIN;
+            goto out;
         }
         if (converged) break;
     }
-    out->gap = gap;
-    out->tol = tol;
-    out->n_iter = converged ? it + 1 : p->max_iter;
-    out->converged = converged;
+    cd_result_set(p, out, gap, tol, it, converged);
 out:
     free(sq);
     free(xta);
     free(R);
     free(norm_cols);
     return rc;
+}
+
+/* R.R = y.y + w.H - 2 q.w in the Gram form (H = Q w). */
+static double gram_r_norm2(const double *w, const double *H, size_t d, double y_norm2,
+                           double q_dot_w)
+{
+    double wh = 0.0;
+    for (size_t i = 0; i < d; i++)
+        wh += w[i] * H[i];
+    return y_norm2 + wh - 2.0 * q_dot_w;
 }
 
 /* cd_fast.enet_coordinate_descent_gram: the same sweeps on Q = X'X, q = X'y, H = Q w. */
@@ -232,32 +254,20 @@ static int cd_gram(const ml__cd_problem *p, double *w, ml__cd_result *out)
             for (size_t i = 0; i < dd; i++)
                 xta[i] = q[i] - H[i] - p->l2_reg * w[i];
             double dn = dual_norm(xta, dd, p->positive);
-            double wh = 0.0;
-            for (size_t i = 0; i < dd; i++)
-                wh += w[i] * H[i];
-            r_norm2 = y_norm2 + wh - 2.0 * q_dot_w;
+            r_norm2 = gram_r_norm2(w, H, dd, y_norm2, q_dot_w);
             /* R.y = y.y - q.w in the Gram form */
             gap = gap_of(p, w, r_norm2, dn, y_norm2 - q_dot_w);
             converged = gap < tol;
         }
-        if (p->progress) {
-            if (isnan(r_norm2)) {
-                double wh = 0.0;
-                for (size_t i = 0; i < dd; i++)
-                    wh += w[i] * H[i];
-                r_norm2 = y_norm2 + wh - 2.0 * cblas_ddot(d, w, 1, q, 1);
-            }
-            if (p->progress(p->progress_ctx, it + 1, p->max_iter, primal(p, w, r_norm2))) {
-                rc = EF_EAGAIN;
-                goto out;
-            }
+        if (p->progress && isnan(r_norm2))
+            r_norm2 = gram_r_norm2(w, H, dd, y_norm2, cblas_ddot(d, w, 1, q, 1));
+        if (cd_cancelled(p, it, w, r_norm2)) {
+            rc = EF_EAGAIN;
+            goto out;
         }
         if (converged) break;
     }
-    out->gap = gap;
-    out->tol = tol;
-    out->n_iter = converged ? it + 1 : p->max_iter;
-    out->converged = converged;
+    cd_result_set(p, out, gap, tol, it, converged);
 out:
     free(xta);
     free(H);
