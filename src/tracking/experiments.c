@@ -247,6 +247,14 @@ out:
     return rc;
 }
 
+/* A unique violation on experiments.name, worded like MLflow's. Returns -1. */
+static int name_taken(trk_err *e, const char *name)
+{
+    return trk__fail(e, TRK_RESOURCE_ALREADY_EXISTS,
+                     "Experiment(name=%s) already exists. Error: UNIQUE constraint failed:"
+                     " experiments.name", name);
+}
+
 /* experiments/create {name*, artifact_location, tags} -> {experiment_id} */
 static void h_create(ef_http_req *r, ef_tracking *t, const json_t *msg)
 {
@@ -257,7 +265,7 @@ static void h_create(ef_http_req *r, ef_tracking *t, const json_t *msg)
     ef_sql *db = NULL;
     ef_sql_stmt *st = NULL;
     ef_buf uri;
-    int in_tx = 0, step;
+    int rc = -1, step;
     int64_t id = 0, now = ef_now_ms();
     char idbuf[32];
 
@@ -293,18 +301,13 @@ static void h_create(ef_http_req *r, ef_tracking *t, const json_t *msg)
         if (tag_check(k ? k : "", v ? v : "", &e) != 0) goto fail;
     }
 
-    if (trk__writer(t, &db, &e) != 0) goto fail;
-    if (ef_sql_begin(db) != 0) {
-        trk__fail_db(&e, db, "begin");
-        goto fail;
-    }
-    in_tx = 1;
+    if (trk__tx_begin(t, &db, &e) != 0) goto fail;
     if (ef_sql_prepare(db, "INSERT INTO experiments(name, artifact_location, lifecycle_stage,"
                            " creation_time, last_update_time) VALUES(?, ?, 'active', ?, ?)"
                            " RETURNING experiment_id",
                        &st) != 0) {
         trk__fail_db(&e, db, "create experiment");
-        goto fail;
+        goto done;
     }
     ef_sql_bind_text(st, 1, name, strlen(name));
     if (loc) ef_sql_bind_text(st, 2, loc, strlen(loc));
@@ -313,14 +316,12 @@ static void h_create(ef_http_req *r, ef_tracking *t, const json_t *msg)
     ef_sql_bind_int64(st, 4, now);
     step = ef_sql_step(st);
     if (step == EF_EEXIST) {
-        trk__fail(&e, TRK_RESOURCE_ALREADY_EXISTS,
-                  "Experiment(name=%s) already exists. Error: UNIQUE constraint failed:"
-                  " experiments.name", name);
-        goto fail;
+        name_taken(&e, name);
+        goto done;
     }
     if (step != EF_SQL_ROW) {
         trk__fail_db(&e, db, "create experiment");
-        goto fail;
+        goto done;
     }
     id = ef_sql_column_int64(st, 0);
     ef_sql_finalize(st);
@@ -331,47 +332,45 @@ static void h_create(ef_http_req *r, ef_tracking *t, const json_t *msg)
         if (ef_buf_appendf(&uri, "%s%s%" PRId64, root, rl && root[rl - 1] == '/' ? "" : "/",
                            id) != 0) {
             trk__fail(&e, TRK_INTERNAL_ERROR, "out of memory");
-            goto fail;
+            goto done;
         }
         if (exec_bound(db, "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
                        uri.data, id, 0, 1, &e) != 0)
-            goto fail;
+            goto done;
     }
     for (size_t i = 0; i < json_array_size(tags); i++) {
         const json_t *tg = json_array_get(tags, i);
         const char *k = json_string_value(json_object_get(tg, "key"));
         const char *v = json_string_value(json_object_get(tg, "value"));
-        if (tag_put(db, id, k ? k : "", v ? v : "", &e) != 0) goto fail;
+        if (tag_put(db, id, k ? k : "", v ? v : "", &e) != 0) goto done;
     }
-    if (ef_sql_commit(db) != 0) {
-        trk__fail_db(&e, db, "commit");
-        goto fail;
-    }
-    in_tx = 0;
-    trk__release(t, db);
-    db = NULL;
+    rc = 0;
+done:
+    ef_sql_finalize(st);
+    st = NULL;
+    if (trk__tx_finish(t, db, rc, &e) != 0) goto fail;
     snprintf(idbuf, sizeof idbuf, "%" PRId64, id);
     trk__reply(r, json_pack("{s:s}", "experiment_id", idbuf));
     goto out;
 fail:
     trk__reply_error(r, &e);
 out:
-    ef_sql_finalize(st);
-    if (in_tx) ef_sql_rollback(db);
-    if (db) trk__release(t, db);
     json_decref(owned);
     ef_buf_release(&uri);
 }
 
-/* experiments/get {experiment_id*} and experiments/get-by-name {experiment_name*} */
-static void get_common(ef_http_req *r, ef_tracking *t, const char *id, const char *name)
+/* experiments/get {experiment_id*} and experiments/get-by-name {experiment_name*}: field is
+ * the one the RPC takes. */
+static void get_by(ef_http_req *r, ef_tracking *t, const json_t *msg, const char *field)
 {
     trk_err e;
+    const char *v = NULL;
     ef_sql *db = NULL;
     json_t *x = NULL;
+    int by_id = strcmp(field, "experiment_id") == 0;
 
-    if (trk__reader(t, &db, &e) != 0) goto fail;
-    if (exp_load(db, id, name, NULL, &x, &e) != 0) goto fail;
+    if (trk__str(msg, field, 1, &v, &e) < 0 || trk__reader(t, &db, &e) != 0) goto fail;
+    if (exp_load(db, by_id ? v : NULL, by_id ? NULL : v, NULL, &x, &e) != 0) goto fail;
     trk__release(t, db);
     trk__reply(r, json_pack("{s:o}", "experiment", x));
     return;
@@ -382,26 +381,12 @@ fail:
 
 static void h_get(ef_http_req *r, ef_tracking *t, const json_t *msg)
 {
-    trk_err e;
-    const char *id = NULL;
-
-    if (trk__str(msg, "experiment_id", 1, &id, &e) < 0) {
-        trk__reply_error(r, &e);
-        return;
-    }
-    get_common(r, t, id, NULL);
+    get_by(r, t, msg, "experiment_id");
 }
 
 static void h_get_by_name(ef_http_req *r, ef_tracking *t, const json_t *msg)
 {
-    trk_err e;
-    const char *name = NULL;
-
-    if (trk__str(msg, "experiment_name", 1, &name, &e) < 0) {
-        trk__reply_error(r, &e);
-        return;
-    }
-    get_common(r, t, NULL, name);
+    get_by(r, t, msg, "experiment_name");
 }
 
 /* experiments/search {max_results, page_token, filter, order_by, view_type} */
@@ -416,7 +401,7 @@ static void h_search(ef_http_req *r, ef_tracking *t, const json_t *msg)
     ef_buf sql;
     ef_sql *db = NULL;
     ef_sql_stmt *st = NULL;
-    int compiled = 0, idx, step;
+    int compiled = 0, step;
     int64_t got = 0;
 
     ef_buf_init(&sql);
@@ -442,10 +427,8 @@ static void h_search(ef_http_req *r, ef_tracking *t, const json_t *msg)
     if (trk__search_compile(TRK_SEARCH_EXPERIMENTS, t->dialect, filter, order, &s, &e) != 0)
         goto fail;
     compiled = 1;
-    if (ef_buf_appendf(&sql, "SELECT " EXP_COLS " FROM experiments WHERE %s AND (%s) %s"
-                             " LIMIT ? OFFSET ?",
-                       stage, s.where.data ? s.where.data : "1=1",
-                       s.order.data ? s.order.data : "") != 0) {
+    if (ef_buf_appendf(&sql, "SELECT " EXP_COLS " FROM experiments WHERE %s AND ", stage) != 0 ||
+        trk__search_page_sql(&sql, &s) != 0) {
         trk__fail(&e, TRK_INTERNAL_ERROR, "out of memory");
         goto fail;
     }
@@ -454,13 +437,11 @@ static void h_search(ef_http_req *r, ef_tracking *t, const json_t *msg)
         trk__fail_db(&e, db, "search experiments");
         goto fail;
     }
-    idx = trk__search_bind(&s, st, 1);
-    if (idx < 0) {
+    /* one more than max: is there a next page? */
+    if (trk__search_bind_page(&s, st, 1, max + 1, offset) != 0) {
         trk__fail_db(&e, db, "search experiments");
         goto fail;
     }
-    ef_sql_bind_int64(st, idx, max + 1); /* one more: is there a next page? */
-    ef_sql_bind_int64(st, idx + 1, offset);
     exps = json_array();
     doc = json_object();
     if (exps == NULL || doc == NULL) {
@@ -481,15 +462,7 @@ static void h_search(ef_http_req *r, ef_tracking *t, const json_t *msg)
     trk__release(t, db);
     db = NULL;
     if (json_array_size(exps) > 0) json_object_set(doc, "experiments", exps);
-    if (got > max) {
-        char *tok = trk__page_token_encode(offset + max);
-        if (tok == NULL) {
-            trk__fail(&e, TRK_INTERNAL_ERROR, "out of memory");
-            goto fail;
-        }
-        json_object_set_new(doc, "next_page_token", json_string(tok));
-        free(tok);
-    }
+    if (got > max && trk__page_token_put(doc, offset + max, &e) != 0) goto fail;
     trk__reply(r, doc);
     doc = NULL;
     goto out;
@@ -513,26 +486,21 @@ static void exp_write(ef_http_req *r, ef_tracking *t, const json_t *msg, char op
     const char *id_str = NULL, *new_name = NULL, *key = NULL, *value = NULL;
     ef_sql *db = NULL;
     json_t *x = NULL;
-    int in_tx = 0;
+    int rc = -1;
     int64_t id = 0, now = ef_now_ms();
 
-    if (trk__str(msg, "experiment_id", 1, &id_str, &e) < 0) goto fail;
-    if (op == 'u' && trk__str(msg, "new_name", 1, &new_name, &e) < 0) goto fail;
+    if (trk__str(msg, "experiment_id", 1, &id_str, &e) < 0) goto done;
+    if (op == 'u' && trk__str(msg, "new_name", 1, &new_name, &e) < 0) goto done;
     if (op == 't') {
-        if (trk__str(msg, "key", 1, &key, &e) < 0) goto fail;
-        if (trk__str(msg, "value", 0, &value, &e) < 0) goto fail;
+        if (trk__str(msg, "key", 1, &key, &e) < 0) goto done;
+        if (trk__str(msg, "value", 0, &value, &e) < 0) goto done;
         if (value == NULL) value = "";
-        if (tag_check(key, value, &e) != 0) goto fail;
+        if (tag_check(key, value, &e) != 0) goto done;
     }
-    if (trk__writer(t, &db, &e) != 0) goto fail;
-    if (ef_sql_begin(db) != 0) {
-        trk__fail_db(&e, db, "begin");
-        goto fail;
-    }
-    in_tx = 1;
+    if (trk__tx_begin(t, &db, &e) != 0) goto done;
     if (exp_load(db, id_str, NULL, op == 'd' ? "active" : op == 'r' ? "deleted" : NULL, &x, &e) !=
         0)
-        goto fail;
+        goto done;
     parse_id(id_str, &id);
     if (op == 'u' || op == 't') {
         const char *stage = json_string_value(json_object_get(x, "lifecycle_stage"));
@@ -543,7 +511,7 @@ static void exp_write(ef_http_req *r, ef_tracking *t, const json_t *msg, char op
                 trk__fail(&e, TRK_INVALID_PARAMETER_VALUE,
                           "The experiment %s must be in the 'active' state. Current state is %s.",
                           id_str, stage ? stage : "deleted");
-            goto fail;
+            goto done;
         }
     }
     if (op == 'u') {
@@ -553,7 +521,7 @@ static void exp_write(ef_http_req *r, ef_tracking *t, const json_t *msg, char op
                                " WHERE experiment_id = ?",
                            &st) != 0) {
             trk__fail_db(&e, db, "rename experiment");
-            goto fail;
+            goto done;
         }
         ef_sql_bind_text(st, 1, new_name, strlen(new_name));
         ef_sql_bind_int64(st, 2, now);
@@ -561,14 +529,12 @@ static void exp_write(ef_http_req *r, ef_tracking *t, const json_t *msg, char op
         step = ef_sql_step(st);
         ef_sql_finalize(st);
         if (step == EF_EEXIST) {
-            trk__fail(&e, TRK_RESOURCE_ALREADY_EXISTS,
-                      "Experiment(name=%s) already exists. Error: UNIQUE constraint failed:"
-                      " experiments.name", new_name);
-            goto fail;
+            name_taken(&e, new_name);
+            goto done;
         }
         if (step < 0) {
             trk__fail_db(&e, db, "rename experiment");
-            goto fail;
+            goto done;
         }
     } else if (op == 'd') {
         if (exec_bound(db, "UPDATE experiments SET lifecycle_stage = 'deleted',"
@@ -577,7 +543,7 @@ static void exp_write(ef_http_req *r, ef_tracking *t, const json_t *msg, char op
             exec_bound(db, "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ?"
                            " WHERE experiment_id = ? AND lifecycle_stage = 'active'",
                        NULL, now, id, 2, &e) != 0)
-            goto fail;
+            goto done;
     } else if (op == 'r') {
         if (exec_bound(db, "UPDATE experiments SET lifecycle_stage = 'active',"
                            " last_update_time = ? WHERE experiment_id = ?",
@@ -585,24 +551,13 @@ static void exp_write(ef_http_req *r, ef_tracking *t, const json_t *msg, char op
             exec_bound(db, "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL"
                            " WHERE experiment_id = ?",
                        NULL, id, 0, 1, &e) != 0)
-            goto fail;
+            goto done;
     } else {
-        if (tag_put(db, id, key, value, &e) != 0) goto fail;
+        if (tag_put(db, id, key, value, &e) != 0) goto done;
     }
-    if (ef_sql_commit(db) != 0) {
-        trk__fail_db(&e, db, "commit");
-        goto fail;
-    }
-    in_tx = 0;
-    trk__release(t, db);
-    db = NULL;
-    trk__reply(r, json_object());
-    goto out;
-fail:
-    trk__reply_error(r, &e);
-out:
-    if (in_tx) ef_sql_rollback(db);
-    if (db) trk__release(t, db);
+    rc = 0;
+done:
+    trk__tx_reply(r, t, db, rc, &e);
     json_decref(x);
 }
 

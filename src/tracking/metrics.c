@@ -187,10 +187,10 @@ void trk__h_log_metric(ef_http_req *r, ef_tracking *t, const json_t *msg)
         trk__reply(r, json_object());
         return;
     }
-    if (trk__tx_begin(t, &db, &e) != 0) goto fail;
-    if (trk__run_check(db, id, 1, NULL, &e) == 0 && put_one(db, id, &m, &e) == 0) rc = 0;
-    if (trk__tx_finish(t, db, rc, &e) != 0) goto fail;
-    trk__reply(r, json_object());
+    if (trk__tx_begin(t, &db, &e) == 0 && trk__run_check(db, id, 1, NULL, &e) == 0 &&
+        put_one(db, id, &m, &e) == 0)
+        rc = 0;
+    trk__tx_reply(r, t, db, rc, &e);
     return;
 fail:
     trk__reply_error(r, &e);
@@ -434,25 +434,25 @@ void trk__h_log_batch(ef_http_req *r, ef_tracking *t, const json_t *msg)
     if (trk__run_id(msg, &id, &e) < 0 || trk__list(msg, "metrics", &ml, &own_m, &e) < 0 ||
         trk__list(msg, "params", &pl, &own_p, &e) < 0 ||
         trk__list(msg, "tags", &tl, &own_t, &e) < 0)
-        goto fail;
+        goto done;
     nm = json_array_size(ml);
     ms = nm ? calloc(nm, sizeof *ms) : NULL;
     if (nm && ms == NULL) {
         trk__fail(&e, TRK_INTERNAL_ERROR, "out of memory");
-        goto fail;
+        goto done;
     }
     for (size_t i = 0; i < nm; i++) {
         const json_t *o = json_array_get(ml, i);
         if (!json_is_object(o)) {
             trk__fail(&e, TRK_INVALID_PARAMETER_VALUE, "Invalid value for metrics entry");
-            goto fail;
+            goto done;
         }
         ms[i].key = "";
         if (trk__str(o, "key", 0, &ms[i].key, &e) < 0 ||
             trk__double(o, "value", 0, &ms[i].value, &e) < 0 ||
             trk__int(o, "timestamp", 0, &ms[i].timestamp, &e) < 0 ||
             trk__int(o, "step", 0, &ms[i].step, &e) < 0 || metric_check(&ms[i], &e) != 0)
-            goto fail;
+            goto done;
         metric_normalise(&ms[i]);
     }
     if (trk__kv_list(pl, "parameter", "Param key", TRK_MAX_PARAM_VAL_LEN, &ps, &np, &e) != 0 ||
@@ -461,7 +461,7 @@ void trk__h_log_batch(ef_http_req *r, ef_tracking *t, const json_t *msg)
         batch_limit("params", TRK_MAX_PARAMS_TAGS_PER_BATCH, np, &e) != 0 ||
         batch_limit("tags", TRK_MAX_PARAMS_TAGS_PER_BATCH, nt, &e) != 0 ||
         batch_limit("metrics, params, and tags", TRK_MAX_ENTITIES_PER_BATCH, nm + np + nt, &e) != 0)
-        goto fail;
+        goto done;
     for (size_t i = 1; i < np; i++)
         for (size_t j = 0; j < i; j++)
             if (strcmp(ps[i].key, ps[j].key) == 0) {
@@ -469,19 +469,14 @@ void trk__h_log_batch(ef_http_req *r, ef_tracking *t, const json_t *msg)
                           "Duplicate parameter keys have been submitted: ['%s']. Please ensure"
                           " the request contains only one param value per param key.",
                           ps[i].key);
-                goto fail;
+                goto done;
             }
-    if (trk__tx_begin(t, &db, &e) != 0) goto fail;
-    if (trk__run_check(db, id, 1, NULL, &e) == 0 &&
+    if (trk__tx_begin(t, &db, &e) == 0 && trk__run_check(db, id, 1, NULL, &e) == 0 &&
         trk__params_put(db, id, ps, np, 0, &e) == 0 &&
         (nm == 0 || put_batch(db, id, ms, nm, &e) == 0) && trk__tags_put(db, id, ts, nt, &e) == 0)
         rc = 0;
-    if (trk__tx_finish(t, db, rc, &e) != 0) goto fail;
-    trk__reply(r, json_object());
-    goto out;
-fail:
-    trk__reply_error(r, &e);
-out:
+done:
+    trk__tx_reply(r, t, db, rc, &e);
     free(ms);
     free(ps);
     free(ts);

@@ -166,6 +166,66 @@ static int placeholders(ef_buf *b, size_t n, int pairs)
     return 0;
 }
 
+static int mv_not_found(trk_err *e, const char *name, int64_t version)
+{
+    return trk__fail(e, TRK_RESOURCE_DOES_NOT_EXIST,
+                     "Model Version (name=%s, version=%lld) not found", name, (long long)version);
+}
+
+/* Makes room for item n of an array of items of size bytes (*cap allocated), zeroes it and
+ * returns the (possibly moved) array; NULL when out of memory (items is left as it was). */
+static void *list_grow(void *items, size_t *cap, size_t n, size_t size)
+{
+    if (n == *cap) {
+        size_t c = *cap ? *cap * 2 : 8;
+        void *p = realloc(items, c * size);
+        if (!p) return NULL;
+        items = p;
+        *cap = c;
+    }
+    memset((char *)items + n * size, 0, size);
+    return items;
+}
+
+typedef int (*row_fn)(ef_sql_stmt *st, void *ctx); /* 0, or -1 out of memory */
+
+/* Steps st (NULL: a failed prepare, e already set) to the end, calling row for every row;
+ * finalizes st. what names the read in a database error. 0 or -1 with e. */
+static int read_rows(ef_sql *db, ef_sql_stmt *st, row_fn row, void *ctx, const char *what,
+                     trk_err *e)
+{
+    int rc;
+    if (!st) return -1;
+    while ((rc = ef_sql_step(st)) == EF_SQL_ROW) {
+        if (row(st, ctx) < 0) {
+            ef_sql_finalize(st);
+            return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
+        }
+    }
+    ef_sql_finalize(st);
+    return rc < 0 ? trk__fail_db(e, db, what) : 0;
+}
+
+/* Runs sql over cnt keys: names[i] bound to "?" (versions NULL) or names[i], versions[i] to
+ * "(?,?)" (the placeholders() layouts), calling row for every result row; what names the read
+ * in a database error. 0 or -1 with e. */
+static int query_keys(ef_sql *db, const char *sql, const char *const *names,
+                      const int64_t *versions, size_t cnt, row_fn row, void *ctx, const char *what,
+                      trk_err *e)
+{
+    ef_sql_stmt *st = NULL;
+    if (ef_sql_prepare(db, sql, &st) < 0) return trk__fail_db(e, db, "prepare");
+    for (size_t i = 0; i < cnt; i++) {
+        int k = versions ? (int)(2 * i + 1) : (int)i + 1;
+        if (ef_sql_bind_text(st, k, names[i], strlen(names[i])) < 0 ||
+            (versions && ef_sql_bind_int64(st, k + 1, versions[i]) < 0)) {
+            ef_sql_finalize(st);
+            return trk__fail_db(e, db, "bind");
+        }
+    }
+    return read_rows(db, st, row, ctx, what, e);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Model versions as read from the database, rendered once tags and aliases are attached.
  * The types are in registry_int.h.
@@ -187,22 +247,17 @@ void trk__mv_list_release(trk_mv_list *l)
     memset(l, 0, sizeof *l);
 }
 
-/* Appends the current row of st (columns TRK_MV_COLS). 0 or -1 (OOM). */
-static int mv_push_row(trk_mv_list *l, ef_sql_stmt *st)
+/* Appends the current row of st (columns TRK_MV_COLS) to the trk_mv_list l. 0 or -1 (OOM). */
+static int mv_push_row(ef_sql_stmt *st, void *list)
 {
-    trk_mv_item *it;
+    trk_mv_list *l = list;
+    trk_mv_item *items = list_grow(l->items, &l->cap, l->n, sizeof *items), *it;
     size_t n = 0;
     const char *name;
     int bad = 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        trk_mv_item *p = realloc(l->items, cap * sizeof *p);
-        if (!p) return -1;
-        l->items = p;
-        l->cap = cap;
-    }
-    it = &l->items[l->n++];
-    memset(it, 0, sizeof *it);
+    if (!items) return -1;
+    l->items = items;
+    it = &items[l->n++];
     name = ef_sql_column_text(st, 0, &n);
     it->name = strndup(name ? name : "", n);
     it->version = ef_sql_column_int64(st, 1);
@@ -229,16 +284,7 @@ static int mv_push_row(trk_mv_list *l, ef_sql_stmt *st)
 /* Steps st to the end, appending every row; finalizes st. */
 int trk__mv_read_all(ef_sql *db, ef_sql_stmt *st, trk_mv_list *l, trk_err *e)
 {
-    int rc;
-    if (!st) return -1;
-    while ((rc = ef_sql_step(st)) == EF_SQL_ROW) {
-        if (mv_push_row(l, st) < 0) {
-            ef_sql_finalize(st);
-            return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-        }
-    }
-    ef_sql_finalize(st);
-    return rc < 0 ? trk__fail_db(e, db, "read model versions") : 0;
+    return read_rows(db, st, mv_push_row, l, "read model versions", e);
 }
 
 /* The finished ModelVersion message (new reference; NULL on OOM). Call once per item. */
@@ -265,22 +311,59 @@ static trk_mv_item *mv_find(trk_mv_item **sorted, size_t n, const char *name, in
     return f ? *f : NULL;
 }
 
+struct mv_index {
+    trk_mv_item **sorted; /* by (name, version): mv_cmp */
+    size_t n;
+};
+
+/* model_version_tags rows: name, version, key, value. */
+static int mv_tag_row(ef_sql_stmt *st, void *ctx)
+{
+    struct mv_index *x = ctx;
+    const char *name = ef_sql_column_text(st, 0, NULL);
+    trk_mv_item *it = mv_find(x->sorted, x->n, name ? name : "", ef_sql_column_int64(st, 1));
+    json_t *v;
+    if (!it) return 0;
+    v = json_object();
+    if (!v || json_array_append_new(it->tags, v) < 0 ||
+        json_object_set_new(v, "key", col_str(st, 2)) < 0 || set_opt_str(v, "value", st, 3) < 0)
+        return -1;
+    return 0;
+}
+
+/* registered_model_aliases rows: name, version, alias. */
+static int mv_alias_row(ef_sql_stmt *st, void *ctx)
+{
+    struct mv_index *x = ctx;
+    const char *name = ef_sql_column_text(st, 0, NULL);
+    trk_mv_item *it = mv_find(x->sorted, x->n, name ? name : "", ef_sql_column_int64(st, 1));
+    if (!it) return 0;
+    return json_array_append_new(it->aliases, col_str(st, 2)) < 0 ? -1 : 0;
+}
+
 /* Attaches tags (and aliases when with_aliases) to every item of l, one query per chunk. */
 int trk__mv_attach(ef_sql *db, trk_mv_list *l, int with_aliases, trk_err *e)
 {
-    trk_mv_item **sorted = NULL;
+    struct mv_index x = {NULL, l->n};
+    const char **names = NULL;
+    int64_t *versions = NULL;
     ef_buf sql;
-    ef_sql_stmt *st = NULL;
     int rc = -1;
     ef_buf_init(&sql);
     if (l->n == 0) return 0;
-    if (!(sorted = malloc(l->n * sizeof *sorted))) goto oom;
-    for (size_t i = 0; i < l->n; i++) sorted[i] = &l->items[i];
-    qsort(sorted, l->n, sizeof *sorted, mv_cmp);
+    x.sorted = malloc(l->n * sizeof *x.sorted);
+    names = malloc(l->n * sizeof *names);
+    versions = malloc(l->n * sizeof *versions);
+    if (!x.sorted || !names || !versions) goto oom;
+    for (size_t i = 0; i < l->n; i++) {
+        x.sorted[i] = &l->items[i];
+        names[i] = l->items[i].name;
+        versions[i] = l->items[i].version;
+    }
+    qsort(x.sorted, l->n, sizeof *x.sorted, mv_cmp);
     for (size_t start = 0; start < l->n; start += IN_CHUNK) {
         size_t cnt = l->n - start < IN_CHUNK ? l->n - start : IN_CHUNK;
         for (int pass = 0; pass < (with_aliases ? 2 : 1); pass++) {
-            int step;
             ef_buf_clear(&sql);
             if (ef_buf_appends(&sql, pass ? "SELECT name, version, alias FROM registered_model_aliases"
                                           : "SELECT name, version, key, value FROM model_version_tags") < 0 ||
@@ -289,41 +372,9 @@ int trk__mv_attach(ef_sql *db, trk_mv_list *l, int with_aliases, trk_err *e)
                 ef_buf_appends(&sql, pass ? ") ORDER BY name, version, alias"
                                           : ") ORDER BY name, version, key") < 0)
                 goto oom;
-            if (ef_sql_prepare(db, sql.data, &st) < 0) {
-                trk__fail_db(e, db, "prepare");
+            if (query_keys(db, sql.data, names + start, versions + start, cnt,
+                           pass ? mv_alias_row : mv_tag_row, &x, "read", e) < 0)
                 goto out;
-            }
-            for (size_t i = 0; i < cnt; i++) {
-                const trk_mv_item *it = &l->items[start + i];
-                if (ef_sql_bind_text(st, (int)(2 * i + 1), it->name, strlen(it->name)) < 0 ||
-                    ef_sql_bind_int64(st, (int)(2 * i + 2), it->version) < 0) {
-                    trk__fail_db(e, db, "bind");
-                    goto out;
-                }
-            }
-            while ((step = ef_sql_step(st)) == EF_SQL_ROW) {
-                const char *name = ef_sql_column_text(st, 0, NULL);
-                trk_mv_item *it =
-                    mv_find(sorted, l->n, name ? name : "", ef_sql_column_int64(st, 1));
-                json_t *v;
-                if (!it) continue;
-                if (pass) {
-                    v = col_str(st, 2);
-                    if (json_array_append_new(it->aliases, v) < 0) goto oom;
-                } else {
-                    v = json_object();
-                    if (!v || json_array_append_new(it->tags, v) < 0 ||
-                        json_object_set_new(v, "key", col_str(st, 2)) < 0 ||
-                        set_opt_str(v, "value", st, 3) < 0)
-                        goto oom;
-                }
-            }
-            if (step < 0) {
-                trk__fail_db(e, db, "read");
-                goto out;
-            }
-            ef_sql_finalize(st);
-            st = NULL;
         }
     }
     rc = 0;
@@ -331,8 +382,9 @@ int trk__mv_attach(ef_sql *db, trk_mv_list *l, int with_aliases, trk_err *e)
 oom:
     trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
 out:
-    ef_sql_finalize(st);
-    free(sorted);
+    free(versions);
+    free(names);
+    free(x.sorted);
     ef_buf_release(&sql);
     return rc;
 }
@@ -346,30 +398,17 @@ int trk__mv_read_latest(ef_sql *db, const char *const *names, size_t n, trk_mv_l
     ef_buf_init(&sql);
     for (size_t start = 0; start < n && rc == 0; start += IN_CHUNK) {
         size_t cnt = n - start < IN_CHUNK ? n - start : IN_CHUNK;
-        ef_sql_stmt *st = NULL;
         ef_buf_clear(&sql);
         if (ef_buf_appends(&sql, "SELECT " MV_COLS_P " FROM model_versions mv JOIN (SELECT name"
                                  " AS n, MAX(version) AS v, MIN(version) AS f FROM model_versions"
                                  " WHERE " TRK_NOT_DELETED " AND name IN (") < 0 ||
             placeholders(&sql, cnt, 0) < 0 ||
             ef_buf_appends(&sql, ") GROUP BY name, current_stage) l ON mv.name = l.n AND"
-                                 " mv.version = l.v ORDER BY mv.name, l.f") < 0) {
+                                 " mv.version = l.v ORDER BY mv.name, l.f") < 0)
             rc = trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-            break;
-        }
-        if (ef_sql_prepare(db, sql.data, &st) < 0) {
-            rc = trk__fail_db(e, db, "prepare");
-            break;
-        }
-        for (size_t i = 0; i < cnt; i++) {
-            if (ef_sql_bind_text(st, (int)i + 1, names[start + i], strlen(names[start + i])) < 0) {
-                ef_sql_finalize(st);
-                st = NULL;
-                rc = trk__fail_db(e, db, "bind");
-                break;
-            }
-        }
-        if (st) rc = trk__mv_read_all(db, st, l, e);
+        else
+            rc = query_keys(db, sql.data, names + start, NULL, cnt, mv_push_row, l,
+                            "read model versions", e);
     }
     ef_buf_release(&sql);
     return rc;
@@ -387,8 +426,7 @@ int trk__mv_load(ef_sql *db, const char *name, int64_t version, json_t **out, tr
                                     "ti", name, version);
     if (trk__mv_read_all(db, st, &l, e) < 0) goto out;
     if (l.n == 0) {
-        trk__fail(e, TRK_RESOURCE_DOES_NOT_EXIST, "Model Version (name=%s, version=%lld) not found",
-                  name, (long long)version);
+        mv_not_found(e, name, version);
         goto out;
     }
     if (trk__mv_attach(db, &l, 1, e) < 0) goto out;
@@ -411,9 +449,7 @@ int trk__mv_must_exist(ef_sql *db, const char *name, int64_t version, trk_err *e
             "SELECT 1 FROM model_versions WHERE name = ? AND version = ? AND " TRK_NOT_DELETED,
             "ti", name, version),
         e);
-    if (rc == 0)
-        return trk__fail(e, TRK_RESOURCE_DOES_NOT_EXIST,
-                         "Model Version (name=%s, version=%lld) not found", name, (long long)version);
+    if (rc == 0) return mv_not_found(e, name, version);
     return rc < 0 ? -1 : 0;
 }
 
@@ -443,9 +479,7 @@ int trk__mv_location(ef_sql *db, const char *name, int64_t version, char **out, 
     }
     ef_sql_finalize(st);
     if (step < 0) return trk__fail_db(e, db, "read model version");
-    if (step != EF_SQL_ROW)
-        return trk__fail(e, TRK_RESOURCE_DOES_NOT_EXIST, "Model Version (name=%s, version=%lld) not found",
-                         name, (long long)version);
+    if (step != EF_SQL_ROW) return mv_not_found(e, name, version);
     return *out ? 0 : trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
 }
 
@@ -470,21 +504,17 @@ void trk__rm_list_release(trk_rm_list *l)
     memset(l, 0, sizeof *l);
 }
 
-static int rm_push_row(trk_rm_list *l, ef_sql_stmt *st)
+/* Appends the current row of st (columns TRK_RM_COLS) to the trk_rm_list l. 0 or -1 (OOM). */
+static int rm_push_row(ef_sql_stmt *st, void *list)
 {
-    trk_rm_item *it;
+    trk_rm_list *l = list;
+    trk_rm_item *items = list_grow(l->items, &l->cap, l->n, sizeof *items), *it;
     size_t n = 0;
     const char *name;
     int bad = 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        trk_rm_item *p = realloc(l->items, cap * sizeof *p);
-        if (!p) return -1;
-        l->items = p;
-        l->cap = cap;
-    }
-    it = &l->items[l->n++];
-    memset(it, 0, sizeof *it);
+    if (!items) return -1;
+    l->items = items;
+    it = &items[l->n++];
     name = ef_sql_column_text(st, 0, &n);
     it->name = strndup(name ? name : "", n);
     it->obj = json_object();
@@ -502,16 +532,7 @@ static int rm_push_row(trk_rm_list *l, ef_sql_stmt *st)
 
 int trk__rm_read_all(ef_sql *db, ef_sql_stmt *st, trk_rm_list *l, trk_err *e)
 {
-    int rc;
-    if (!st) return -1;
-    while ((rc = ef_sql_step(st)) == EF_SQL_ROW) {
-        if (rm_push_row(l, st) < 0) {
-            ef_sql_finalize(st);
-            return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-        }
-    }
-    ef_sql_finalize(st);
-    return rc < 0 ? trk__fail_db(e, db, "read registered models") : 0;
+    return read_rows(db, st, rm_push_row, l, "read registered models", e);
 }
 
 static int rm_cmp(const void *a, const void *b)
@@ -526,75 +547,81 @@ static trk_rm_item *rm_find(trk_rm_item **sorted, size_t n, const char *name)
     return f ? *f : NULL;
 }
 
+struct rm_index {
+    trk_rm_item **sorted; /* by name: rm_cmp */
+    size_t n;
+};
+
+/* registered_model_tags rows: name, key, value. */
+static int rm_tag_row(ef_sql_stmt *st, void *ctx)
+{
+    struct rm_index *x = ctx;
+    const char *name = ef_sql_column_text(st, 0, NULL);
+    trk_rm_item *it = rm_find(x->sorted, x->n, name ? name : "");
+    json_t *v;
+    if (!it) return 0;
+    v = json_object();
+    if (!v || json_array_append_new(it->tags, v) < 0 ||
+        json_object_set_new(v, "key", col_str(st, 1)) < 0 || set_opt_str(v, "value", st, 2) < 0)
+        return -1;
+    return 0;
+}
+
+/* registered_model_aliases rows: name, alias, version. */
+static int rm_alias_row(ef_sql_stmt *st, void *ctx)
+{
+    struct rm_index *x = ctx;
+    const char *name = ef_sql_column_text(st, 0, NULL);
+    trk_rm_item *it = rm_find(x->sorted, x->n, name ? name : "");
+    json_t *v;
+    if (!it) return 0;
+    v = json_object();
+    if (!v || json_array_append_new(it->aliases, v) < 0 ||
+        json_object_set_new(v, "alias", col_str(st, 1)) < 0 ||
+        json_object_set_new(v, "version", version_str(ef_sql_column_int64(st, 2))) < 0)
+        return -1;
+    return 0;
+}
+
 /* Fills latest_versions, tags and aliases of every model in l. */
 int trk__rm_attach(ef_sql *db, trk_rm_list *l, trk_err *e)
 {
-    trk_rm_item **sorted = NULL;
+    struct rm_index x = {NULL, l->n};
     const char **names = NULL;
     trk_mv_list latest = {0};
     ef_buf sql;
-    ef_sql_stmt *st = NULL;
     int rc = -1;
     ef_buf_init(&sql);
     if (l->n == 0) return 0;
-    sorted = malloc(l->n * sizeof *sorted);
+    x.sorted = malloc(l->n * sizeof *x.sorted);
     names = malloc(l->n * sizeof *names);
-    if (!sorted || !names) goto oom;
+    if (!x.sorted || !names) goto oom;
     for (size_t i = 0; i < l->n; i++) {
-        sorted[i] = &l->items[i];
+        x.sorted[i] = &l->items[i];
         names[i] = l->items[i].name;
     }
-    qsort(sorted, l->n, sizeof *sorted, rm_cmp);
+    qsort(x.sorted, l->n, sizeof *x.sorted, rm_cmp);
 
     if (trk__mv_read_latest(db, names, l->n, &latest, e) < 0 ||
         trk__mv_attach(db, &latest, 0, e) < 0)
         goto out;
     for (size_t i = 0; i < latest.n; i++) {
-        trk_rm_item *it = rm_find(sorted, l->n, latest.items[i].name);
+        trk_rm_item *it = rm_find(x.sorted, l->n, latest.items[i].name);
         if (it && json_array_append_new(it->latest, trk__mv_render(&latest.items[i])) < 0) goto oom;
     }
 
     for (size_t start = 0; start < l->n; start += IN_CHUNK) {
         size_t cnt = l->n - start < IN_CHUNK ? l->n - start : IN_CHUNK;
         for (int pass = 0; pass < 2; pass++) {
-            int step;
             ef_buf_clear(&sql);
             if (ef_buf_appends(&sql, pass ? "SELECT name, alias, version FROM registered_model_aliases"
                                           : "SELECT name, key, value FROM registered_model_tags") < 0 ||
                 ef_buf_appends(&sql, " WHERE name IN (") < 0 || placeholders(&sql, cnt, 0) < 0 ||
                 ef_buf_appends(&sql, pass ? ") ORDER BY name, alias" : ") ORDER BY name, key") < 0)
                 goto oom;
-            if (ef_sql_prepare(db, sql.data, &st) < 0) {
-                trk__fail_db(e, db, "prepare");
+            if (query_keys(db, sql.data, names + start, NULL, cnt, pass ? rm_alias_row : rm_tag_row,
+                           &x, "read", e) < 0)
                 goto out;
-            }
-            for (size_t i = 0; i < cnt; i++) {
-                if (ef_sql_bind_text(st, (int)i + 1, names[start + i], strlen(names[start + i])) < 0) {
-                    trk__fail_db(e, db, "bind");
-                    goto out;
-                }
-            }
-            while ((step = ef_sql_step(st)) == EF_SQL_ROW) {
-                const char *name = ef_sql_column_text(st, 0, NULL);
-                trk_rm_item *it = rm_find(sorted, l->n, name ? name : "");
-                json_t *v = json_object();
-                if (!it) {
-                    json_decref(v);
-                    continue;
-                }
-                if (!v || json_array_append_new(pass ? it->aliases : it->tags, v) < 0) goto oom;
-                if (pass ? (json_object_set_new(v, "alias", col_str(st, 1)) < 0 ||
-                            json_object_set_new(v, "version", version_str(ef_sql_column_int64(st, 2))) < 0)
-                         : (json_object_set_new(v, "key", col_str(st, 1)) < 0 ||
-                            set_opt_str(v, "value", st, 2) < 0))
-                    goto oom;
-            }
-            if (step < 0) {
-                trk__fail_db(e, db, "read");
-                goto out;
-            }
-            ef_sql_finalize(st);
-            st = NULL;
         }
     }
     rc = 0;
@@ -602,10 +629,9 @@ int trk__rm_attach(ef_sql *db, trk_rm_list *l, trk_err *e)
 oom:
     trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
 out:
-    ef_sql_finalize(st);
     trk__mv_list_release(&latest);
     free(names);
-    free(sorted);
+    free(x.sorted);
     ef_buf_release(&sql);
     return rc;
 }

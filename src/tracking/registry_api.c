@@ -178,16 +178,15 @@ static int op_rm_get(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
     return trk__rm_load(db, a->name, out, e);
 }
 
-/* Runs a compiled search: SELECT cols FROM table WHERE [own AND] (filter) ORDER .. LIMIT .. */
+/* Runs a compiled search: SELECT cols FROM table WHERE [own AND] (filter) ORDER .. LIMIT ..
+ * head is the text up to the filter. NULL with e on failure. */
 static ef_sql_stmt *search_stmt(ef_sql *db, const char *head, const trk_search_sql *ss,
                                 int64_t limit, int64_t offset, trk_err *e)
 {
     ef_buf sql;
     ef_sql_stmt *st = NULL;
-    int idx;
     ef_buf_init(&sql);
-    if (ef_buf_appendf(&sql, "%s(%s) %s LIMIT ? OFFSET ?", head, ss->where.data ? ss->where.data : "1=1",
-                       ss->order.data ? ss->order.data : "") < 0) {
+    if (ef_buf_appends(&sql, head) < 0 || trk__search_page_sql(&sql, ss) < 0) {
         trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
         goto out;
     }
@@ -195,8 +194,7 @@ static ef_sql_stmt *search_stmt(ef_sql *db, const char *head, const trk_search_s
         trk__fail_db(e, db, "prepare search");
         goto out;
     }
-    idx = trk__search_bind(ss, st, 1);
-    if (idx < 0 || ef_sql_bind_int64(st, idx, limit) < 0 || ef_sql_bind_int64(st, idx + 1, offset) < 0) {
+    if (trk__search_bind_page(ss, st, 1, limit, offset) < 0) {
         trk__fail_db(e, db, "bind search");
         ef_sql_finalize(st);
         st = NULL;
@@ -206,90 +204,65 @@ out:
     return st;
 }
 
-/* Adds next_page_token to out when the page was full and more rows exist. */
-static int page_token(json_t *out, int more, int64_t next_offset, trk_err *e)
+/* registered-models/search (versions 0) and model-versions/search (versions 1): one page of
+ * max_results from the page token's offset, with next_page_token when more rows exist. */
+static int search_page(ef_sql *db, const reg_args *a, int versions, json_t **out, trk_err *e)
 {
-    char *tok;
-    if (!more) return 0;
-    if (!(tok = trk__page_token_encode(next_offset)) ||
-        json_object_set_new(out, "next_page_token", json_string(tok)) < 0) {
-        free(tok);
-        return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
+    trk_search_sql ss;
+    trk_rm_list rl = {0};
+    trk_mv_list ml = {0};
+    int64_t offset = 0;
+    int rc = -1, more;
+    size_t n;
+    ef_sql_stmt *st;
+    json_t *arr = NULL;
+    memset(&ss, 0, sizeof ss);
+    if (trk__page_token_decode(a->page_token, &offset, e) < 0 ||
+        trk__search_compile(versions ? TRK_SEARCH_MODEL_VERSIONS : TRK_SEARCH_REGISTERED_MODELS,
+                            ef_sql_dialect(db), a->filter, a->list, &ss, e) < 0)
+        goto out;
+    st = search_stmt(db,
+                     versions ? "SELECT " TRK_MV_COLS " FROM model_versions WHERE " TRK_NOT_DELETED
+                                " AND "
+                              : "SELECT " TRK_RM_COLS " FROM registered_models WHERE ",
+                     &ss, a->max_results + 1, offset, e);
+    if ((versions ? trk__mv_read_all(db, st, &ml, e) : trk__rm_read_all(db, st, &rl, e)) < 0)
+        goto out;
+    n = versions ? ml.n : rl.n;
+    more = (int64_t)n > a->max_results;
+    if (more) {
+        n--;
+        if (versions) trk__mv_item_release(&ml.items[--ml.n]);
+        else trk__rm_item_release(&rl.items[--rl.n]);
     }
-    free(tok);
-    return 0;
+    if ((versions ? trk__mv_attach(db, &ml, 1, e) : trk__rm_attach(db, &rl, e)) < 0) goto out;
+    if (!(*out = json_object()) || !(arr = json_array())) goto oom;
+    for (size_t i = 0; i < n; i++) {
+        json_t *item = versions ? trk__mv_render(&ml.items[i]) : trk__rm_render(&rl.items[i]);
+        if (json_array_append_new(arr, item) < 0) goto oom;
+    }
+    if (n && json_object_set(*out, versions ? "model_versions" : "registered_models", arr) < 0)
+        goto oom;
+    rc = more ? trk__page_token_put(*out, offset + a->max_results, e) : 0;
+    goto out;
+oom:
+    rc = trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
+out:
+    json_decref(arr);
+    trk__rm_list_release(&rl);
+    trk__mv_list_release(&ml);
+    trk__search_sql_release(&ss);
+    return rc;
 }
 
 static int op_rm_search(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
 {
-    trk_search_sql ss;
-    trk_rm_list l = {0};
-    int64_t offset = 0;
-    int rc = -1, more;
-    json_t *arr = NULL;
-    memset(&ss, 0, sizeof ss);
-    if (trk__page_token_decode(a->page_token, &offset, e) < 0 ||
-        trk__search_compile(TRK_SEARCH_REGISTERED_MODELS, ef_sql_dialect(db), a->filter, a->list, &ss, e) < 0)
-        goto out;
-    if (trk__rm_read_all(db,
-                         search_stmt(db, "SELECT " TRK_RM_COLS " FROM registered_models WHERE ",
-                                     &ss, a->max_results + 1, offset, e),
-                         &l, e) < 0)
-        goto out;
-    more = (int64_t)l.n > a->max_results;
-    if (more) trk__rm_item_release(&l.items[--l.n]);
-    if (trk__rm_attach(db, &l, e) < 0) goto out;
-    if (!(*out = json_object()) || !(arr = json_array())) goto oom;
-    for (size_t i = 0; i < l.n; i++) {
-        if (json_array_append_new(arr, trk__rm_render(&l.items[i])) < 0) goto oom;
-    }
-    if (l.n && json_object_set(*out, "registered_models", arr) < 0) goto oom;
-    rc = page_token(*out, more, offset + a->max_results, e);
-    goto out;
-oom:
-    rc = trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-out:
-    json_decref(arr);
-    trk__rm_list_release(&l);
-    trk__search_sql_release(&ss);
-    return rc;
+    return search_page(db, a, 0, out, e);
 }
 
 static int op_mv_search(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
 {
-    trk_search_sql ss;
-    trk_mv_list l = {0};
-    int64_t offset = 0;
-    int rc = -1, more;
-    json_t *arr = NULL;
-    memset(&ss, 0, sizeof ss);
-    if (trk__page_token_decode(a->page_token, &offset, e) < 0 ||
-        trk__search_compile(TRK_SEARCH_MODEL_VERSIONS, ef_sql_dialect(db), a->filter, a->list, &ss, e) < 0)
-        goto out;
-    if (trk__mv_read_all(db,
-                         search_stmt(db,
-                                     "SELECT " TRK_MV_COLS
-                                     " FROM model_versions WHERE " TRK_NOT_DELETED " AND ",
-                                     &ss, a->max_results + 1, offset, e),
-                         &l, e) < 0)
-        goto out;
-    more = (int64_t)l.n > a->max_results;
-    if (more) trk__mv_item_release(&l.items[--l.n]);
-    if (trk__mv_attach(db, &l, 1, e) < 0) goto out;
-    if (!(*out = json_object()) || !(arr = json_array())) goto oom;
-    for (size_t i = 0; i < l.n; i++) {
-        if (json_array_append_new(arr, trk__mv_render(&l.items[i])) < 0) goto oom;
-    }
-    if (l.n && json_object_set(*out, "model_versions", arr) < 0) goto oom;
-    rc = page_token(*out, more, offset + a->max_results, e);
-    goto out;
-oom:
-    rc = trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-out:
-    json_decref(arr);
-    trk__mv_list_release(&l);
-    trk__search_sql_release(&ss);
-    return rc;
+    return search_page(db, a, 1, out, e);
 }
 
 static int op_latest(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
@@ -427,29 +400,31 @@ static int op_download_uri(ef_sql *db, const reg_args *a, json_t **out, trk_err 
     return *out ? 0 : trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
 }
 
-static int op_rm_set_tag(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
+/* set-tag of a registered model (versioned 0) or of a model version (versioned 1). */
+static int set_tag(ef_sql *db, const reg_args *a, int versioned, trk_err *e)
 {
     json_t *tags = json_pack("[{ssss}]", "key", a->key, "value", a->value);
     int rc;
-    (void)out;
     if (!tags) return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-    rc = trk__rm_must_exist(db, a->name, e) < 0 || put_tags(db, a->name, 0, tags, e) < 0 ? -1 : 0;
-    json_decref(tags);
-    return rc;
-}
-
-static int op_mv_set_tag(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
-{
-    json_t *tags = json_pack("[{ssss}]", "key", a->key, "value", a->value);
-    int rc;
-    (void)out;
-    if (!tags) return trk__fail(e, TRK_INTERNAL_ERROR, "out of memory");
-    rc = trk__mv_must_exist(db, a->name, a->version, e) < 0 ||
-                 put_tags(db, a->name, a->version, tags, e) < 0
+    rc = (versioned ? trk__mv_must_exist(db, a->name, a->version, e)
+                    : trk__rm_must_exist(db, a->name, e)) < 0 ||
+                 put_tags(db, a->name, versioned ? a->version : 0, tags, e) < 0
              ? -1
              : 0;
     json_decref(tags);
     return rc;
+}
+
+static int op_rm_set_tag(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
+{
+    (void)out;
+    return set_tag(db, a, 0, e);
+}
+
+static int op_mv_set_tag(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)
+{
+    (void)out;
+    return set_tag(db, a, 1, e);
 }
 
 static int op_rm_delete_tag(ef_sql *db, const reg_args *a, json_t **out, trk_err *e)

@@ -161,6 +161,17 @@ static void py_repr(ef_buf *b, const char *s)
     ef_buf_appendc(b, q);
 }
 
+/* Resets st, binds run_id, kv->key and (with_value) kv->value as ?1, ?2, ?3, and steps it.
+ * Returns what ef_sql_step returns. */
+static int step_run_kv(ef_sql_stmt *st, const char *run_id, const trk_kv *kv, int with_value)
+{
+    ef_sql_reset(st);
+    ef_sql_bind_text(st, 1, run_id, strlen(run_id));
+    ef_sql_bind_text(st, 2, kv->key, strlen(kv->key));
+    if (with_value) ef_sql_bind_text(st, 3, kv->value, kv->value_len);
+    return ef_sql_step(st);
+}
+
 int trk__params_put(ef_sql *db, const char *run_id, const trk_kv *kv, size_t n, int single,
                     trk_err *e)
 {
@@ -182,19 +193,12 @@ int trk__params_put(ef_sql *db, const char *run_id, const trk_kv *kv, size_t n, 
     for (size_t i = 0; i < n; i++) {
         const char *old;
         size_t oldlen;
-        ef_sql_reset(ins);
-        ef_sql_bind_text(ins, 1, run_id, strlen(run_id));
-        ef_sql_bind_text(ins, 2, kv[i].key, strlen(kv[i].key));
-        ef_sql_bind_text(ins, 3, kv[i].value, kv[i].value_len);
-        if (ef_sql_step(ins) < 0) {
+        if (step_run_kv(ins, run_id, &kv[i], 1) < 0) {
             trk__fail_db(e, db, "log param");
             goto out;
         }
         if (ef_sql_changes(ins) > 0) continue;
-        ef_sql_reset(sel);
-        ef_sql_bind_text(sel, 1, run_id, strlen(run_id));
-        ef_sql_bind_text(sel, 2, kv[i].key, strlen(kv[i].key));
-        if (ef_sql_step(sel) != EF_SQL_ROW) {
+        if (step_run_kv(sel, run_id, &kv[i], 0) != EF_SQL_ROW) {
             trk__fail_db(e, db, "log param");
             goto out;
         }
@@ -251,11 +255,7 @@ int trk__tags_put(ef_sql *db, const char *run_id, const trk_kv *kv, size_t n, tr
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        ef_sql_reset(up);
-        ef_sql_bind_text(up, 1, run_id, strlen(run_id));
-        ef_sql_bind_text(up, 2, kv[i].key, strlen(kv[i].key));
-        ef_sql_bind_text(up, 3, kv[i].value, kv[i].value_len);
-        if (ef_sql_step(up) < 0) {
+        if (step_run_kv(up, run_id, &kv[i], 1) < 0) {
             trk__fail_db(e, db, "set tag");
             goto out;
         }

@@ -552,9 +552,8 @@ static void h_search(ef_http_req *r, ef_tracking *t, const json_t *msg)
     if (nexp > 0) {
         ef_buf_appends(&sql, "SELECT " RUN_COLS " FROM runs WHERE experiment_id IN (");
         for (size_t i = 0; i < nexp; i++) ef_buf_appends(&sql, i ? ",?" : "?");
-        if (ef_buf_appendf(&sql, ") AND %s AND (%s) %s LIMIT ? OFFSET ?", stage,
-                           s.where.data ? s.where.data : "1=1",
-                           s.order.data ? s.order.data : "") != 0) {
+        if (ef_buf_appendf(&sql, ") AND %s AND ", stage) != 0 ||
+            trk__search_page_sql(&sql, &s) != 0) {
             trk__fail(&e, TRK_INTERNAL_ERROR, "out of memory");
             goto fail;
         }
@@ -570,25 +569,15 @@ static void h_search(ef_http_req *r, ef_tracking *t, const json_t *msg)
             if (x == NULL || *x == '\0' || *end != '\0') v = -1;
             ef_sql_bind_int64(st, idx++, v);
         }
-        idx = trk__search_bind(&s, st, idx);
-        if (idx < 0) {
+        if (trk__search_bind_page(&s, st, idx, max, offset) != 0) {
             trk__fail_db(&e, db, "search runs");
             goto fail;
         }
-        ef_sql_bind_int64(st, idx, max);
-        ef_sql_bind_int64(st, idx + 1, offset);
         if (runs_collect(db, st, runs, &got, &e) != 0) goto fail;
     }
     if (got > 0) json_object_set(doc, "runs", runs);
-    if (nexp > 0 && (int64_t)got == max) {
-        char *tok = trk__page_token_encode(offset + max);
-        if (tok == NULL) {
-            trk__fail(&e, TRK_INTERNAL_ERROR, "out of memory");
-            goto fail;
-        }
-        json_object_set_new(doc, "next_page_token", json_string(tok));
-        free(tok);
-    }
+    if (nexp > 0 && (int64_t)got == max && trk__page_token_put(doc, offset + max, &e) != 0)
+        goto fail;
     ef_sql_finalize(st);
     st = NULL;
     if (db) trk__release(t, db);
@@ -623,29 +612,29 @@ static void run_write(ef_http_req *r, ef_tracking *t, const json_t *msg, char op
     int64_t eid = 0;
     int rc = -1;
 
-    if (trk__run_id(msg, &id, &e) < 0) goto fail;
+    if (trk__run_id(msg, &id, &e) < 0) goto done;
     if (op == 'p' || op == 't' || op == 'x') {
-        if (trk__str(msg, "key", 1, &key, &e) < 0) goto fail;
-        if (op != 'x' && trk__str(msg, "value", 0, &value, &e) < 0) goto fail;
+        if (trk__str(msg, "key", 1, &key, &e) < 0) goto done;
+        if (op != 'x' && trk__str(msg, "value", 0, &value, &e) < 0) goto done;
         kv.key = key;
         kv.value = value;
         if (op == 'p' && trk__kv_prepare("parameter", "Param key", TRK_MAX_PARAM_VAL_LEN, &kv,
                                          &e) != 0)
-            goto fail;
+            goto done;
         if (op == 't' && trk__kv_prepare("tag", "Tag key", TRK_MAX_TAG_VAL_LEN, &kv, &e) != 0)
-            goto fail;
+            goto done;
     } else if (op == 'm') {
-        if (trk__model_parse(msg, &model, &e) != 0) goto fail;
+        if (trk__model_parse(msg, &model, &e) != 0) goto done;
     } else if (op == 'i') {
         if (json_object_get(msg, "datasets") == NULL) {
             trk__fail(&e, TRK_INVALID_PARAMETER_VALUE,
                       "Missing value for required parameter 'datasets'. See the API docs for more"
                       " information about request parameters.");
-            goto fail;
+            goto done;
         }
-        if (trk__list(msg, "datasets", &datasets, &own, &e) < 0) goto fail;
+        if (trk__list(msg, "datasets", &datasets, &own, &e) < 0) goto done;
     }
-    if (trk__tx_begin(t, &db, &e) != 0) goto fail;
+    if (trk__tx_begin(t, &db, &e) != 0) goto done;
     if (trk__run_check(db, id, op != 'd' && op != 'r', &eid, &e) != 0) goto done;
     switch (op) {
     case 'd':
@@ -698,12 +687,7 @@ static void run_write(ef_http_req *r, ef_tracking *t, const json_t *msg, char op
     rc = 0;
 done:
     ef_sql_finalize(st);
-    if (trk__tx_finish(t, db, rc, &e) != 0) goto fail;
-    trk__reply(r, json_object());
-    goto out;
-fail:
-    trk__reply_error(r, &e);
-out:
+    trk__tx_reply(r, t, db, rc, &e);
     json_decref(own);
     json_decref(model);
 }

@@ -53,5 +53,17 @@ int trk__search_bind(const trk_search_sql *s, ef_sql_stmt *st, int first);
  * gives -1 with e = INVALID_PARAMETER_VALUE "Invalid page token, could not base64-decode". */
 int trk__page_token_decode(const char *token, int64_t *offset, trk_err *e);
 char *trk__page_token_encode(int64_t offset); /* malloc'd; NULL on OOM */
+/* Sets doc's "next_page_token" to the token of next_offset. 0, or -1 with e = INTERNAL_ERROR
+ * "out of memory". */
+int trk__page_token_put(json_t *doc, int64_t next_offset, trk_err *e);
+
+/* One page of a search, shared by every search RPC: appends "(<where>) <order> LIMIT ? OFFSET ?"
+ * to sql, which holds the caller's "SELECT ... WHERE [<own conditions> AND ]" (EF_OK or an EF_E*
+ * code: out of memory); after prepare, trk__search_bind_page binds s's parameters from
+ * placeholder `first` (the caller's own come before), then limit and offset (0, or -1 on a bind
+ * error). */
+int trk__search_page_sql(ef_buf *sql, const trk_search_sql *s);
+int trk__search_bind_page(const trk_search_sql *s, ef_sql_stmt *st, int first, int64_t limit,
+                          int64_t offset);
 
 #endif

@@ -1,8 +1,9 @@
 /* search_lex.c - the lexical half of the search grammar (search.c has the grammar rules and the
  * SQL compiler): the tokenizer (sqlparse's token rules as MLflow sees them), value parsing
  * (quoted strings, IN lists as Python's literal_eval reads them, identifiers split into entity and
- * key), the INVALID_PARAMETER_VALUE error helpers both halves use, and the base64 offset page
- * tokens of spec §9. Shared with search.c through search_int.h.
+ * key), the INVALID_PARAMETER_VALUE error helpers both halves use, the base64 offset page
+ * tokens of spec §9 and the page's SQL tail every search RPC uses. Shared with search.c through
+ * search_int.h.
  */
 #include "tracking/search_int.h"
 
@@ -348,6 +349,32 @@ char *trk__page_token_encode(int64_t offset)
     }
     *w = '\0';
     return o;
+}
+
+int trk__page_token_put(json_t *doc, int64_t next_offset, trk_err *e)
+{
+    char *tok = trk__page_token_encode(next_offset);
+    int rc = tok && json_object_set_new(doc, "next_page_token", json_string(tok)) == 0
+                 ? 0
+                 : trk__search_oom(e);
+    free(tok);
+    return rc;
+}
+
+int trk__search_page_sql(ef_buf *sql, const trk_search_sql *s)
+{
+    return ef_buf_appendf(sql, "(%s) %s LIMIT ? OFFSET ?", s->where.data ? s->where.data : "1=1",
+                          s->order.data ? s->order.data : "");
+}
+
+int trk__search_bind_page(const trk_search_sql *s, ef_sql_stmt *st, int first, int64_t limit,
+                          int64_t offset)
+{
+    int idx = trk__search_bind(s, st, first);
+    if (idx < 0 || ef_sql_bind_int64(st, idx, limit) != 0 ||
+        ef_sql_bind_int64(st, idx + 1, offset) != 0)
+        return -1;
+    return 0;
 }
 
 /* Strict base64 (padded, standard alphabet). Returns the decoded length or -1. */

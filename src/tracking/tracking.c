@@ -330,3 +330,9 @@ int trk__tx_finish(ef_tracking *t, ef_sql *db, int rc, trk_err *e)
     trk__release(t, db);
     return rc;
 }
+
+void trk__tx_reply(ef_http_req *r, ef_tracking *t, ef_sql *db, int rc, trk_err *e)
+{
+    if (trk__tx_finish(t, db, rc, e) != 0) trk__reply_error(r, e);
+    else trk__reply(r, json_object());
+}

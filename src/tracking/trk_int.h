@@ -196,5 +196,9 @@ void trk__release(ef_tracking *t, ef_sql *db);
  * back), gives the writer back and returns the final rc; db NULL is a no-op returning rc. */
 int trk__tx_begin(ef_tracking *t, ef_sql **db, trk_err *e);
 int trk__tx_finish(ef_tracking *t, ef_sql *db, int rc, trk_err *e);
+/* The end of a write RPC that answers {}: trk__tx_finish, then replies {} when that gives 0, else
+ * the error e. A handler sends every outcome here, failures before trk__tx_begin included (db
+ * NULL, rc -1 with e). */
+void trk__tx_reply(ef_http_req *r, ef_tracking *t, ef_sql *db, int rc, trk_err *e);
 
 #endif
