@@ -3,9 +3,8 @@
 #ifndef EF_ML_XGB_INT_H
 #define EF_ML_XGB_INT_H
 
-#include <xgboost/c_api.h>
-
 #include "ml/ml.h"
+#include "ml/xgb_dl.h" /* the C API, loaded on first use */
 
 #define XGB_BOOSTER_FILE "xgb_model.json"
 
