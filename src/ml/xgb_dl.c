@@ -4,13 +4,15 @@
  * and much of libstdc++) put ~4.5 MiB of library pages into every process at start, including
  * the tracking server, ingest and agents that never train or serve a boosted model. Loading it
  * when the first XGBoost call happens keeps those roles small (bench/tracking.sh's peak RSS).
- * The library is Debian's libxgboost0 (soname libxgboost.so.0); when it cannot be loaded every
- * call fails with -1 and XGBGetLastError() says what to install.
+ * The library is Debian's libxgboost0 (soname libxgboost.so.0), or the file named by
+ * $EDGEFLOW_XGBOOST_LIBRARY (e.g. a newer XGBoost build); when it cannot be loaded every call
+ * fails with -1 and XGBGetLastError() says what to install.
  */
 #define XGB_DL_IMPLEMENTATION
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "ml/xgb_dl.h"
 
@@ -25,12 +27,12 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_loaded;
 static char g_why[512];
 
-static void *sym(void *lib, const char *name, int *ok)
+static void *sym(void *lib, const char *file, const char *name, int *ok)
 {
     void *p = dlsym(lib, name);
     if (!p && *ok) {
         snprintf(g_why, sizeof g_why, "%s has no %s: install Debian's libxgboost0 (>= 1.6)",
-                 XGB_DL_SONAME, name);
+                 file, name);
         *ok = 0;
     }
     return p;
@@ -38,18 +40,21 @@ static void *sym(void *lib, const char *name, int *ok)
 
 static void load(void)
 {
-    void *lib = dlopen(XGB_DL_SONAME, RTLD_NOW | RTLD_LOCAL);
+    const char *file = getenv("EDGEFLOW_XGBOOST_LIBRARY");
+    if (!file || !*file)
+        file = XGB_DL_SONAME;
+    void *lib = dlopen(file, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         const char *e = dlerror();
-        snprintf(g_why, sizeof g_why, "cannot load XGBoost (%s): install Debian's libxgboost0",
-                 e ? e : XGB_DL_SONAME);
+        snprintf(g_why, sizeof g_why, "cannot load XGBoost (%s): install Debian's libxgboost0 "
+                 "or point EDGEFLOW_XGBOOST_LIBRARY at a libxgboost.so", e ? e : file);
         return;
     }
     int ok = 1;
-#define XGB_DL_RESOLVE(name, params, args) *(void **)&p_##name = sym(lib, #name, &ok);
+#define XGB_DL_RESOLVE(name, params, args) *(void **)&p_##name = sym(lib, file, #name, &ok);
     XGB_DL_FUNCS(XGB_DL_RESOLVE)
 #undef XGB_DL_RESOLVE
-    *(void **)&p_XGBGetLastError = sym(lib, "XGBGetLastError", &ok);
+    *(void **)&p_XGBGetLastError = sym(lib, file, "XGBGetLastError", &ok);
     g_loaded = ok; /* the library stays loaded for the process's life */
 }
 

@@ -183,3 +183,20 @@ def test_bad_parameters_give_readable_errors(probe, wine, typ, params, needle):
     msg = probe.run(typ, Xtr[:200], ytr[:200], Xte[:5], {"n_estimators": 3, **params}, ok=False)
     assert needle in msg, msg
     assert len(msg.splitlines()) == 1, msg
+
+
+def test_missing_library_is_one_readable_line(ws, tmp_path):
+    """libxgboost is loaded on first use (src/ml/xgb_dl.c): a library that cannot be loaded makes
+    `edgeflow train xgboost` exit 1 with one line naming what to install, and costs nothing to
+    commands that never use XGBoost."""
+    env = {"EDGEFLOW_XGBOOST_LIBRARY": str(tmp_path / "no-such-libxgboost.so")}
+    wine_csv = os.path.join(DATA, "winequality-red.csv")
+    r = ws.run("train", "xgboost", "--data", wine_csv, "--target", "quality", "--output",
+               tmp_path / "m", env=env)
+    assert r.returncode == 1, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("edgeflow train: ") and "no-such-libxgboost.so" in last, last
+    assert "install Debian's libxgboost0" in last
+    r = ws.run("train", "elasticnet", "--data", wine_csv, "--target", "quality", "--output",
+               tmp_path / "e", env=env)
+    assert r.returncode == 0, r.stderr
