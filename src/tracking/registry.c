@@ -316,19 +316,25 @@ struct mv_index {
     size_t n;
 };
 
+
+/* Appends {"key": column col, "value": column col+1 (omitted when NULL)} to tags. 0 or -1. */
+static int append_tag(json_t *tags, ef_sql_stmt *st, int col)
+{
+    json_t *v = json_object();
+    if (!v || json_array_append_new(tags, v) < 0 ||
+        json_object_set_new(v, "key", col_str(st, col)) < 0 ||
+        set_opt_str(v, "value", st, col + 1) < 0)
+        return -1;
+    return 0;
+}
+
 /* model_version_tags rows: name, version, key, value. */
 static int mv_tag_row(ef_sql_stmt *st, void *ctx)
 {
     struct mv_index *x = ctx;
     const char *name = ef_sql_column_text(st, 0, NULL);
     trk_mv_item *it = mv_find(x->sorted, x->n, name ? name : "", ef_sql_column_int64(st, 1));
-    json_t *v;
-    if (!it) return 0;
-    v = json_object();
-    if (!v || json_array_append_new(it->tags, v) < 0 ||
-        json_object_set_new(v, "key", col_str(st, 2)) < 0 || set_opt_str(v, "value", st, 3) < 0)
-        return -1;
-    return 0;
+    return it ? append_tag(it->tags, st, 2) : 0;
 }
 
 /* registered_model_aliases rows: name, version, alias. */
@@ -365,8 +371,9 @@ int trk__mv_attach(ef_sql *db, trk_mv_list *l, int with_aliases, trk_err *e)
         size_t cnt = l->n - start < IN_CHUNK ? l->n - start : IN_CHUNK;
         for (int pass = 0; pass < (with_aliases ? 2 : 1); pass++) {
             ef_buf_clear(&sql);
-            if (ef_buf_appends(&sql, pass ? "SELECT name, version, alias FROM registered_model_aliases"
-                                          : "SELECT name, version, key, value FROM model_version_tags") < 0 ||
+            const char *from = pass ? "SELECT name, version, alias FROM registered_model_aliases"
+                                    : "SELECT name, version, key, value FROM model_version_tags";
+            if (ef_buf_appends(&sql, from) < 0 ||
                 ef_buf_appends(&sql, " WHERE (name, version) IN (VALUES ") < 0 ||
                 placeholders(&sql, cnt, 1) < 0 ||
                 ef_buf_appends(&sql, pass ? ") ORDER BY name, version, alias"
@@ -458,7 +465,8 @@ int trk__rm_must_exist(ef_sql *db, const char *name, trk_err *e)
     int rc = q_exists(
         db, trk__reg_prep(db, e, "SELECT 1 FROM registered_models WHERE name = ?", "t", name), e);
     if (rc == 0)
-        return trk__fail(e, TRK_RESOURCE_DOES_NOT_EXIST, "Registered Model with name=%s not found", name);
+        return trk__fail(e, TRK_RESOURCE_DOES_NOT_EXIST, "Registered Model with name=%s not found",
+                         name);
     return rc < 0 ? -1 : 0;
 }
 
@@ -558,13 +566,7 @@ static int rm_tag_row(ef_sql_stmt *st, void *ctx)
     struct rm_index *x = ctx;
     const char *name = ef_sql_column_text(st, 0, NULL);
     trk_rm_item *it = rm_find(x->sorted, x->n, name ? name : "");
-    json_t *v;
-    if (!it) return 0;
-    v = json_object();
-    if (!v || json_array_append_new(it->tags, v) < 0 ||
-        json_object_set_new(v, "key", col_str(st, 1)) < 0 || set_opt_str(v, "value", st, 2) < 0)
-        return -1;
-    return 0;
+    return it ? append_tag(it->tags, st, 1) : 0;
 }
 
 /* registered_model_aliases rows: name, alias, version. */
@@ -614,8 +616,9 @@ int trk__rm_attach(ef_sql *db, trk_rm_list *l, trk_err *e)
         size_t cnt = l->n - start < IN_CHUNK ? l->n - start : IN_CHUNK;
         for (int pass = 0; pass < 2; pass++) {
             ef_buf_clear(&sql);
-            if (ef_buf_appends(&sql, pass ? "SELECT name, alias, version FROM registered_model_aliases"
-                                          : "SELECT name, key, value FROM registered_model_tags") < 0 ||
+            const char *from = pass ? "SELECT name, alias, version FROM registered_model_aliases"
+                                    : "SELECT name, key, value FROM registered_model_tags";
+            if (ef_buf_appends(&sql, from) < 0 ||
                 ef_buf_appends(&sql, " WHERE name IN (") < 0 || placeholders(&sql, cnt, 0) < 0 ||
                 ef_buf_appends(&sql, pass ? ") ORDER BY name, alias" : ") ORDER BY name, key") < 0)
                 goto oom;
