@@ -58,7 +58,7 @@ const ef_command ef_cmd_serve_spec = {
     "serve",
     "serve registered or local models over HTTP: Seldon v1, OIP v2, KServe v1",
     "edgeflow serve --model models:/NAME/STAGE [--model ...] | --model-dir DIR [--name N]\n"
-    "               | --registry   [--port 9000] [--host ADDR] [options]",
+    "               | --registry [--port 9000] [--host ADDR] [options]",
     "Seldon v1: POST /api/v1.0/predictions (and /api/v0.1/..., /predict) with data.ndarray,\n"
     "data.tensor (+ data.names) or jsonData; the first model answers there, every model under\n"
     "/seldon/<namespace>/<model>/api/v1.0/predictions. Probabilities of a classifier:\n"
