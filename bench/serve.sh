@@ -70,7 +70,7 @@ wait_http() {
     done
     die "$1 did not answer on $3 within 30 s"
 }
-PAYLOAD=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" "$LUA")
+PAYLOAD=$(sed -n "s/^local reference = '\(.*\)'$/\1/p" "$LUA")
 [ -n "$PAYLOAD" ] || die "cannot read the payload from $LUA"
 predict() { curl -sS -X POST "$1/api/v1.0/predictions" -H 'Content-Type: application/json' -d "$PAYLOAD"; }
 

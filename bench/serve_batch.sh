@@ -29,7 +29,7 @@ MODELS=(${EF_BENCH_BATCH_MODELS:-mlp xgb wine})
 TREES=${EF_BENCH_BATCH_XGB_TREES:-20}
 CORES=$(nproc)
 DATA=$ROOT/examples/data
-LUA=$HERE/serve_batch.lua
+LUA=$HERE/serve_post.lua
 
 die() { echo "serve_batch bench: $*" >&2; exit 1; }
 [ -x "$EDGEFLOW_BIN" ] || die "no edgeflow binary at $EDGEFLOW_BIN"
