@@ -47,7 +47,7 @@ int ef_cmd_predict(int argc, char **argv)
     }
     char cache[4096];
     if (!o_cache) {
-        snprintf(cache, sizeof cache, "%s/models", ef_config_home());
+        ef_config_default_models(cache, sizeof cache);
         o_cache = cache;
     }
     ef_predict_opts o = {

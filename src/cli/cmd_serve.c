@@ -147,7 +147,7 @@ int ef_cmd_serve(int argc, char **argv)
     }
     char cache[4096];
     if (!o_cache) {
-        snprintf(cache, sizeof cache, "%s/models", ef_config_home());
+        ef_config_default_models(cache, sizeof cache);
         o_cache = cache;
     }
     ef_serve_opts o = {

@@ -276,7 +276,7 @@ int ef_cmd_server(int argc, char **argv)
         return 2;
     }
     if (o_serve && !o_serve_cache) {
-        snprintf(cache, sizeof cache, "%s/models", ef_config_home());
+        ef_config_default_models(cache, sizeof cache);
         o_serve_cache = cache;
     }
     ef_serve_opts so_serve = {

@@ -35,6 +35,11 @@ int ef_config_default_store(char *out, size_t n, int create)
     return EF_OK;
 }
 
+void ef_config_default_models(char *out, size_t n)
+{
+    snprintf(out, n, "%s/models", ef_config_home());
+}
+
 void ef_config_release(void)
 {
     ef_strlist_release(&g_owned);

@@ -64,6 +64,10 @@ const char *ef_config_home(void);
  * line naming the folder. */
 int ef_config_default_store(char *out, size_t n, int create);
 
+/* Formats the default cache of downloaded model versions, "$EDGEFLOW_HOME/models" (shared by
+ * predict, serve and server --serve). */
+void ef_config_default_models(char *out, size_t n);
+
 /* Frees every string the parser allocated. Safe to call more than once. */
 void ef_config_release(void);
 
